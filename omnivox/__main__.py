@@ -1,0 +1,5 @@
+import sys
+
+from omnivox.cli import main
+
+sys.exit(main())

@@ -1,0 +1,25 @@
+"""POST /v1/chat/completions: parse, prepare (all validation), then answer as JSON or SSE."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from omnivox.api.body import parse_json, read_body
+from omnivox.api.sse import sse_response
+from omnivox.api.state import services
+from omnivox.protocol.chat import ChatCompletionRequest
+
+router = APIRouter()
+
+
+@router.post("/v1/chat/completions", response_model=None)
+async def create_chat_completion(request: Request) -> Response:
+    found = services(request)
+    raw = await read_body(request, found.settings.max_request_bytes)
+    prepared = await found.chat.prepare(parse_json(ChatCompletionRequest, raw))
+    if prepared.plan.stream:
+        return sse_response(found.chat.stream(prepared))
+    completion = await found.chat.complete(prepared)
+    return JSONResponse(completion.model_dump(mode="json", exclude_unset=True))

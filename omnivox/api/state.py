@@ -1,0 +1,23 @@
+"""What the routes share, held on `app.state` (no module globals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from omnivox.chat.service import ChatService
+from omnivox.config import Settings
+from omnivox.runtimes.catalog import ModelCatalog
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    catalog: ModelCatalog
+    chat: ChatService
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found

@@ -1,0 +1,207 @@
+"""Request -> ChatPlan: every check and every default, once, before any byte of the answer is sent.
+
+The wire request (omnivox.protocol.chat) is converted here, and only here, into the frozen plan the
+generation loop runs. Parameters of OpenAI's API that omnivox does not honour are refused with a 400 that
+names them, never silently ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from omnivox.errors import InvalidRequest, UnsupportedParameter
+from omnivox.protocol.chat import ChatCompletionRequest, ChatMessage, ContentPart
+from omnivox.runtimes.catalog import ModelCatalog, ServedModel
+from omnivox.sampling.sampler import SamplingParams
+
+MAX_STOP_SEQUENCES = 4
+
+#: Template roles: OpenAI's `developer` is the newer name of `system`, which every chat template knows.
+_TEMPLATE_ROLE = {"developer": "system"}
+
+
+@dataclass(frozen=True, slots=True)
+class ChatPlan:
+    model: ServedModel
+    model_name: str  # the id the client asked for, echoed in responses
+    messages: tuple[dict[str, Any], ...]  # ready for the chat template
+    sampling: SamplingParams
+    max_tokens: int | None  # None: until the context window is full
+    max_tokens_param: str  # which parameter set the limit, for error messages
+    stop: tuple[str, ...]
+    stream: bool
+    include_usage: bool
+
+
+def build_plan(request: ChatCompletionRequest, catalog: ModelCatalog) -> ChatPlan:
+    model = catalog.resolve(request.model)
+    _refuse_unsupported(request)
+    max_tokens, max_param = _max_tokens(request)
+    return ChatPlan(
+        model=model,
+        model_name=request.model,
+        messages=tuple(_template_message(m, f"messages[{i}]") for i, m in enumerate(request.messages)),
+        sampling=SamplingParams(
+            temperature=1.0 if request.temperature is None else request.temperature,
+            top_p=1.0 if request.top_p is None else request.top_p,
+            seed=request.seed,
+        ),
+        max_tokens=max_tokens,
+        max_tokens_param=max_param,
+        stop=_stop_sequences(request.stop),
+        stream=bool(request.stream),
+        include_usage=_include_usage(request),
+    )
+
+
+def _max_tokens(request: ChatCompletionRequest) -> tuple[int | None, str]:
+    if request.max_tokens is not None and request.max_completion_tokens is not None:
+        raise InvalidRequest(
+            "Give either `max_completion_tokens` or the deprecated `max_tokens`, not both.",
+            param="max_tokens",
+        )
+    if request.max_tokens is not None:
+        return request.max_tokens, "max_tokens"
+    return request.max_completion_tokens, "max_completion_tokens"
+
+
+def _stop_sequences(stop: str | list[str] | None) -> tuple[str, ...]:
+    if stop is None:
+        return ()
+    stops = [stop] if isinstance(stop, str) else stop
+    if len(stops) > MAX_STOP_SEQUENCES:
+        raise InvalidRequest(f"`stop` takes at most {MAX_STOP_SEQUENCES} sequences.", param="stop")
+    return tuple(s for s in stops if s)
+
+
+def _include_usage(request: ChatCompletionRequest) -> bool:
+    if request.stream_options is not None and not request.stream:
+        raise InvalidRequest(
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.", param="stream_options"
+        )
+    return bool(request.stream_options and request.stream_options.include_usage)
+
+
+# --- what is refused ---------------------------------------------------------------------------------
+
+_NOT_FOR_THIS_MODEL = "is not supported by this model"
+_NOT_YET = "is not supported by this server yet"
+
+
+def _refuse_unsupported(request: ChatCompletionRequest) -> None:
+    """Refuse each parameter whose meaning omnivox cannot honour (yet), naming it."""
+    for param, refused, why in _REFUSALS:
+        if refused(request):
+            raise UnsupportedParameter(f"Unsupported parameter: '{param}' {why}.", param=param)
+    if request.modalities is not None:
+        for i, modality in enumerate(request.modalities):
+            if modality not in ("text", "audio"):
+                raise InvalidRequest(f"Unknown modality {modality!r}.", param=f"modalities[{i}]")
+            if modality == "audio":
+                raise UnsupportedParameter(f"Audio output {_NOT_YET}.", param=f"modalities[{i}]")
+    if request.top_logprobs is not None and not request.logprobs:
+        raise InvalidRequest("`top_logprobs` requires `logprobs` to be true.", param="top_logprobs")
+    if request.tool_choice is not None and not request.tools:
+        raise InvalidRequest("`tool_choice` is only allowed when `tools` are specified.", param="tool_choice")
+    if request.response_format is not None:
+        kind = request.response_format.get("type")
+        if kind not in ("text", "json_object", "json_schema"):
+            raise InvalidRequest(f"Unknown response format type {kind!r}.", param="response_format.type")
+        if kind != "text":
+            raise UnsupportedParameter(f"Response format {kind!r} {_NOT_YET}.", param="response_format")
+
+
+_Check = Callable[[ChatCompletionRequest], bool]
+_REFUSALS: tuple[tuple[str, _Check, str], ...] = (
+    ("audio", lambda r: r.audio is not None, _NOT_YET),
+    ("n", lambda r: (r.n or 1) > 1, _NOT_YET),
+    ("logprobs", lambda r: bool(r.logprobs), _NOT_YET),
+    ("frequency_penalty", lambda r: bool(r.frequency_penalty), _NOT_YET),
+    ("presence_penalty", lambda r: bool(r.presence_penalty), _NOT_YET),
+    ("logit_bias", lambda r: bool(r.logit_bias), _NOT_YET),
+    ("tools", lambda r: bool(r.tools), _NOT_YET),
+    ("functions", lambda r: r.functions is not None, _NOT_YET),
+    ("function_call", lambda r: r.function_call is not None, _NOT_YET),
+    ("prediction", lambda r: r.prediction is not None, _NOT_FOR_THIS_MODEL),
+    ("web_search_options", lambda r: r.web_search_options is not None, _NOT_FOR_THIS_MODEL),
+    ("reasoning_effort", lambda r: r.reasoning_effort is not None, _NOT_FOR_THIS_MODEL),
+    ("verbosity", lambda r: r.verbosity is not None, _NOT_FOR_THIS_MODEL),
+    ("moderation", lambda r: r.moderation is not None, _NOT_FOR_THIS_MODEL),
+)
+
+
+# --- messages ----------------------------------------------------------------------------------------
+
+
+def _template_message(message: ChatMessage, path: str) -> dict[str, Any]:
+    """One request message as the chat template expects it: role + text content (+ tool fields)."""
+    if message.audio is not None:
+        raise UnsupportedParameter(f"Assistant audio references {_NOT_YET}.", param=f"{path}.audio")
+    if message.function_call is not None:
+        raise UnsupportedParameter(f"`function_call` messages {_NOT_YET}.", param=f"{path}.function_call")
+    content = _content_text(message, path)
+    out: dict[str, Any] = {"role": _TEMPLATE_ROLE.get(message.role, message.role), "content": content}
+    if message.name is not None:
+        out["name"] = message.name
+    if message.role == "assistant" and message.tool_calls:
+        out["tool_calls"] = message.tool_calls
+    if message.role == "tool":
+        if not message.tool_call_id:
+            raise InvalidRequest(
+                "Missing required parameter: 'tool_call_id'.",
+                param=f"{path}.tool_call_id",
+                code="missing_required_parameter",
+            )
+        out["tool_call_id"] = message.tool_call_id
+    elif message.tool_call_id is not None:
+        raise InvalidRequest("Only `tool` messages carry `tool_call_id`.", param=f"{path}.tool_call_id")
+    if message.tool_calls is not None and message.role != "assistant":
+        raise InvalidRequest("Only `assistant` messages carry `tool_calls`.", param=f"{path}.tool_calls")
+    return out
+
+
+def _content_text(message: ChatMessage, path: str) -> str:
+    content = message.content
+    if content is None:
+        if message.role == "assistant" and (message.tool_calls or message.refusal is not None):
+            return message.refusal or ""
+        raise InvalidRequest(
+            f"Missing required parameter: '{path}.content'.",
+            param=f"{path}.content",
+            code="missing_required_parameter",
+        )
+    if isinstance(content, str):
+        return content
+    return "".join(_part_text(part, message.role, f"{path}.content[{j}]") for j, part in enumerate(content))
+
+
+_PART_ROLES = {
+    "text": {"system", "developer", "user", "assistant", "tool"},
+    "refusal": {"assistant"},
+    "input_audio": {"user"},
+    "image_url": {"user"},
+    "file": {"user"},
+}
+
+
+def _part_text(part: ContentPart, role: str, path: str) -> str:
+    if role not in _PART_ROLES[part.type]:
+        raise InvalidRequest(
+            f"Content parts of type '{part.type}' are not allowed in {role} messages.", param=f"{path}.type"
+        )
+    if part.type in ("image_url", "file"):
+        raise UnsupportedParameter(
+            f"Content parts of type '{part.type}' {_NOT_FOR_THIS_MODEL}.", param=f"{path}.type"
+        )
+    if part.type == "input_audio":
+        raise UnsupportedParameter(f"Audio input {_NOT_YET}.", param=f"{path}.input_audio")
+    value = part.text if part.type == "text" else part.refusal
+    if value is None:
+        raise InvalidRequest(
+            f"Missing required parameter: '{path}.{part.type}'.",
+            param=f"{path}.{part.type}",
+            code="missing_required_parameter",
+        )
+    return value

@@ -1,0 +1,64 @@
+"""`omnivox serve`: run the server. Flags override the config file and the environment."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import uvicorn
+from pydantic import ValidationError
+
+from omnivox.api.app import create_app
+from omnivox.config import load_settings
+from omnivox.errors import ModelLoadError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="omnivox", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the OpenAI-compatible API")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="TCP port (default 8000)")
+    serve.add_argument("--config", type=Path, help="TOML settings file (see docs/configuration.md)")
+    serve.add_argument(
+        "--model",
+        dest="model_path",
+        type=Path,
+        help="serve this GGUF file as the default chat model instead of the embedded one",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    overrides: dict[str, object] = {
+        k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None
+    }
+    if args.model_path is not None:
+        overrides["models"] = [{"id": args.model_path.stem, "source": str(args.model_path)}]
+    try:
+        settings = load_settings(args.config, **overrides)
+    except (ValidationError, OSError, ValueError) as exc:
+        print(f"omnivox: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal for the handler that was there
+    # before it: this one, so that a requested shutdown exits 0 instead of dying by the signal.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
+    try:
+        uvicorn.run(
+            create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level
+        )
+    except ModelLoadError as exc:
+        print(f"omnivox: cannot load models: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""The language-model runtime contract.
+
+A backend only turns token sequences into next-token logits; omnivox's own sampler (omnivox.sampling)
+chooses the tokens, so every backend obeys the same OpenAI sampling semantics.
+
+A runtime owns one evaluation state (a KV cache) and is not thread-safe: exactly one worker thread
+(omnivox.runtimes.worker) drives it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+#: Next-token logits, shape (n_vocab,), float32, a copy the caller owns.
+Logits = NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What the orchestration layer needs to know about a loaded model."""
+
+    context_window: int  # tokens the runtime can hold (prompt + completion)
+    trained_context: int  # tokens the model was trained on
+    vocab_size: int
+    chat_template: str  # Jinja template rendering OpenAI-style messages into the prompt text
+    bos_token: str  # text of the beginning-of-sequence token ("" when the model has none)
+    eos_token: str
+    add_bos: bool  # whether the model expects BOS prepended to the prompt
+    fingerprint: str  # identifies weights + runtime build (system_fingerprint)
+    created: int  # unix time the weights were written, for /v1/models
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """Result of evaluating a whole token sequence."""
+
+    logits: Logits  # next-token logits after the last token
+    reused_tokens: int  # leading tokens served from the runtime's cache instead of recomputed
+
+
+class LanguageModel(Protocol):
+    """A causal language model that yields logits. Implementations: LlamaCppModel; FakeLanguageModel in
+    the tests."""
+
+    @property
+    def info(self) -> ModelInfo: ...
+
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids of `text`, with special-token markup (`<|im_start|>`) parsed, nothing prepended."""
+        ...
+
+    def token_bytes(self, token: int) -> bytes:
+        """The UTF-8 bytes a token contributes to the output text (may be part of a character)."""
+        ...
+
+    def is_end_of_generation(self, token: int) -> bool:
+        """True for tokens that end the assistant's turn (EOS, end-of-turn)."""
+        ...
+
+    def evaluate(self, tokens: Sequence[int]) -> Evaluation:
+        """Make the state hold exactly `tokens` (1 <= len <= context_window), reusing the longest cached
+        prefix, and return the logits for the next token."""
+        ...
+
+    def append(self, token: int) -> Logits:
+        """Extend the evaluated sequence by one token; return the logits for the token after it."""
+        ...
+
+    def close(self) -> None:
+        """Free the native resources."""
+        ...

@@ -1,0 +1,113 @@
+"""One worker thread per model runtime, with a bounded number of admitted jobs.
+
+Runtimes are not thread-safe and block; the event loop must not. A job is a synchronous generator run on
+the runtime's own thread; its items reach the event loop through an asyncio queue. Admission is checked
+before any response byte is sent: when `max_pending` jobs are running or waiting, `admit` raises
+`ServerOverloaded` at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Generic, TypeVar
+
+from omnivox.errors import ServerOverloaded
+
+T = TypeVar("T")
+
+#: A job: produces items on the worker thread; must stop soon after the event is set (client gone).
+Job = Callable[[threading.Event], Iterator[T]]
+
+
+class Ticket:
+    """A reserved place in a worker's queue; released exactly once."""
+
+    def __init__(self, slots: threading.BoundedSemaphore) -> None:
+        self._slots = slots
+        self._lock = threading.Lock()
+        self._held = True
+
+    def release(self) -> None:
+        with self._lock:
+            if self._held:
+                self._held = False
+                self._slots.release()
+
+
+class JobStream(Generic[T]):
+    """A submitted job's items as an async iterator. Closing or cancelling it stops the job."""
+
+    def __init__(self) -> None:
+        self.cancelled = threading.Event()
+        self._queue: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
+        self._loop = asyncio.get_running_loop()
+
+    def _put(self, kind: str, value: object) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, (kind, value))
+        except RuntimeError:  # the event loop has closed (server shutting down)
+            self.cancelled.set()
+
+    def run(self, job: Job[T], ticket: Ticket) -> None:
+        """Body of the worker thread."""
+        try:
+            if not self.cancelled.is_set():
+                for item in job(self.cancelled):
+                    self._put("item", item)
+                    if self.cancelled.is_set():
+                        break
+        except Exception as exc:  # handed to the consumer, which maps it to an error response
+            self._put("error", exc)
+        finally:
+            ticket.release()
+            self._put("end", None)
+
+    async def __aiter__(self) -> AsyncIterator[T]:
+        try:
+            while True:
+                kind, value = await self._queue.get()
+                if kind == "item":
+                    yield value  # type: ignore[misc]
+                elif kind == "error":
+                    assert isinstance(value, Exception)
+                    raise value
+                else:
+                    return
+        finally:
+            self.cancelled.set()
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+
+class ModelWorker:
+    """Serialises all work on one runtime onto one thread."""
+
+    def __init__(self, name: str, max_pending: int) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"omnivox-{name}")
+        self._slots = threading.BoundedSemaphore(max_pending)
+
+    def admit(self) -> Ticket:
+        if not self._slots.acquire(blocking=False):
+            raise ServerOverloaded("The model is busy with other requests; retry shortly.")
+        return Ticket(self._slots)
+
+    def submit(self, job: Job[T], ticket: Ticket) -> JobStream[T]:
+        """Start `job` (it runs once the jobs before it finish); must be called on the event loop."""
+        stream: JobStream[T] = JobStream()
+        try:
+            self._executor.submit(stream.run, job, ticket)
+        except RuntimeError:
+            ticket.release()
+            raise ServerOverloaded("The server is shutting down.") from None
+        return stream
+
+    async def call(self, fn: Callable[[], T]) -> T:
+        """Run one blocking call on the worker thread (loading, closing)."""
+        return await asyncio.wrap_future(self._executor.submit(fn))
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)

