@@ -53,7 +53,11 @@ def served(client: openai.OpenAI, tokens: int) -> tuple[float, float, int]:
     first = None
     produced = 0
     stream = client.chat.completions.create(
-        model="gpt-4o-audio-preview", messages=MESSAGES, temperature=0, max_tokens=tokens, stream=True,  # type: ignore[arg-type]
+        model="gpt-4o-audio-preview",
+        messages=MESSAGES,
+        temperature=0,
+        max_tokens=tokens,
+        stream=True,  # type: ignore[arg-type]
         stream_options={"include_usage": True},
     )
     for chunk in stream:

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from omnivox.api.app import create_app
 from omnivox.config import load_settings
 from omnivox.errors import ModelLoadError
+from omnivox.runtimes.catalog import ModelCatalog
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,16 +48,23 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    try:  # load before listening: a model that cannot load stops the server with its reason
+        catalog = ModelCatalog.load(settings)
+    except ModelLoadError as exc:
+        print(f"omnivox: cannot load models: {exc}", file=sys.stderr)
+        return 1
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal for the handler that was there
     # before it: this one, so that a requested shutdown exits 0 instead of dying by the signal.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
     try:
         uvicorn.run(
-            create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level
+            create_app(settings, catalog),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
         )
-    except ModelLoadError as exc:
-        print(f"omnivox: cannot load models: {exc}", file=sys.stderr)
-        return 1
+    finally:
+        catalog.close()
     return 0
 
 
