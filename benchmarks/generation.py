@@ -6,6 +6,9 @@ greedy (so both produce the same tokens).
 Both paths keep their model loaded, so after the warm-up both reuse the evaluated prompt from the KV
 cache: TTFT here is the per-request overhead plus one token, not prompt evaluation.
 
+The third path asks for `logprobs` with `top_logprobs: 5` (a log-softmax over the vocabulary and a
+partial sort per token, plus the bigger chunks).
+
 Prints, per path: time to first token (TTFT) and generation tokens/s (tokens after the first, divided by
 the time after the first). The direct path is llama.cpp's decode loop through llama-cpp-python's C API
 with an argmax in numpy: the floor any server on these bindings can reach.
@@ -14,17 +17,24 @@ with an argmax in numpy: the floor any server on these bindings can reach.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import os
+import socket
 import statistics
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from typing import Any
 
+import httpx
 import numpy as np
-import openai
 
-from omnivox.api.app import create_app
-from omnivox.config import EMBEDDED_CHAT_MODEL, load_settings
+from omnivox.chat.prompt import PromptBuilder
+from omnivox.config import EMBEDDED_CHAT_MODEL
 from omnivox.runtimes.llama_cpp import LlamaCppModel
 from omnivox.runtimes.registry import resolve_source
-from tests.support.server import live_server
 
 MESSAGES = [{"role": "user", "content": "Write a long story about a lighthouse keeper and a storm."}]
 CONTEXT = 2048
@@ -48,57 +58,87 @@ def direct(model: LlamaCppModel, prompt: list[int], tokens: int) -> tuple[float,
     return first - start, (produced - 1) / (end - first), produced
 
 
-def served(client: openai.OpenAI, tokens: int) -> tuple[float, float, int]:
+def served(client: httpx.Client, tokens: int, logprobs: bool = False) -> tuple[float, float, int]:
+    """Stream through the server with a lean client: lines are timed, only the usage chunk is parsed, so
+    the figure is the server's cost rather than a client's JSON parsing competing for the same cores."""
+    body: dict[str, Any] = {
+        "model": "gpt-4o-audio-preview",
+        "messages": MESSAGES,
+        "temperature": 0,
+        "max_tokens": tokens,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if logprobs:
+        body.update(logprobs=True, top_logprobs=5)
     start = time.perf_counter()
     first = None
     produced = 0
-    stream = client.chat.completions.create(
-        model="gpt-4o-audio-preview",
-        messages=MESSAGES,
-        temperature=0,
-        max_tokens=tokens,
-        stream=True,  # type: ignore[arg-type]
-        stream_options={"include_usage": True},
-    )
-    for chunk in stream:
-        if chunk.choices and chunk.choices[0].delta.content and first is None:
-            first = time.perf_counter()
-        if chunk.usage:
-            produced = chunk.usage.completion_tokens
+    with client.stream("POST", "/v1/chat/completions", json=body) as response:
+        for line in response.iter_lines():
+            if first is None and '"content":"' in line and '"content":""' not in line:
+                first = time.perf_counter()
+            if '"usage":{' in line:
+                produced = json.loads(line.removeprefix("data: "))["usage"]["completion_tokens"]
     end = time.perf_counter()
     assert first is not None
     return first - start, (produced - 1) / (end - first), produced
 
 
+@contextlib.contextmanager
+def server_process() -> Iterator[str]:
+    """`omnivox serve` in its own process, as deployed: the client's parsing does not share its GIL."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "OMNIVOX_MODELS": json.dumps([{"context_window": CONTEXT}])}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "omnivox", "serve", "--port", str(port)], env=env, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                httpx.get(f"{url}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tokens", type=int, default=200)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    settings = load_settings(models=[{"context_window": CONTEXT}])
-    results: dict[str, list[tuple[float, float, int]]] = {"llama.cpp direct": [], "omnivox server": []}
-    with live_server(create_app(settings)) as url:
-        client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
-        from omnivox.chat.prompt import PromptBuilder
-
+    results: dict[str, list[tuple[float, float, int]]] = {
+        "llama.cpp direct": [],
+        "omnivox server": [],
+        "server + logprobs": [],
+    }
+    with server_process() as url, httpx.Client(base_url=url, timeout=300) as client:
         model = LlamaCppModel(resolve_source(f"embedded:{EMBEDDED_CHAT_MODEL}"), context_window=CONTEXT)
         prompt = PromptBuilder(model).tokens(MESSAGES)
         # warm-up; afterwards both paths reuse the evaluated prompt from their KV cache alike
         served(client, 4)
         direct(model, prompt, 4)
-        for _ in range(args.runs):
-            results["omnivox server"].append(served(client, args.tokens))
+        for _ in range(args.runs):  # interleaved, so that drifts of the machine hit every path alike
             results["llama.cpp direct"].append(direct(model, prompt, args.tokens))
+            results["omnivox server"].append(served(client, args.tokens))
+            results["server + logprobs"].append(served(client, args.tokens, logprobs=True))
         model.close()
     print(f"prompt {len(prompt)} tokens, greedy, up to {args.tokens} tokens, median of {args.runs} runs")
     for name, runs in results.items():
         ttft = statistics.median(r[0] for r in runs) * 1000
         speed = statistics.median(r[1] for r in runs)
         print(f"{name:18s} TTFT {ttft:7.1f} ms   generation {speed:6.1f} tok/s   tokens {runs[0][2]}")
-    ratio = statistics.median(r[1] for r in results["omnivox server"]) / statistics.median(
-        r[1] for r in results["llama.cpp direct"]
-    )
-    print(f"server / direct generation speed: {ratio:.1%}")
+    direct_speed = statistics.median(r[1] for r in results["llama.cpp direct"])
+    for name in ("omnivox server", "server + logprobs"):
+        ratio = statistics.median(r[1] for r in results[name]) / direct_speed
+        print(f"{name} / direct generation speed: {ratio:.1%}")
 
 
 if __name__ == "__main__":

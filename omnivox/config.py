@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     max_queued_requests: int = Field(
         8, ge=1, description="Requests admitted per model, running + waiting; beyond that, 503 at once."
     )
+    max_choices: int = Field(8, ge=1, le=128, description="Largest `n` (choices per request) accepted.")
     max_request_bytes: int = Field(
         32 * 1024 * 1024, ge=1024, description="Largest accepted request body in bytes (413 beyond)."
     )

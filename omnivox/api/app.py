@@ -24,7 +24,9 @@ def create_app(settings: Settings, catalog: ModelCatalog | None = None) -> FastA
         loaded = (
             catalog if catalog is not None else await anyio.to_thread.run_sync(ModelCatalog.load, settings)
         )
-        app.state.services = Services(settings=settings, catalog=loaded, chat=ChatService(loaded))
+        app.state.services = Services(
+            settings=settings, catalog=loaded, chat=ChatService(loaded, max_choices=settings.max_choices)
+        )
         try:
             yield
         finally:

@@ -1,5 +1,5 @@
-"""Typed events the generation loop produces, in order, for each choice: TextDelta*, Finished; then
-one UsageReport for the request."""
+"""Typed events the generation loop produces, in order, for each choice: TextDelta*, Finished; after the
+last choice, one UsageReport for the request."""
 
 from __future__ import annotations
 
@@ -9,9 +9,29 @@ from omnivox.protocol.chat import FinishReason
 
 
 @dataclass(frozen=True, slots=True)
+class Alternative:
+    token: str
+    bytes: bytes
+    logprob: float
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    """One generated token as `logprobs` reports it. `token` is the text the token added to the content
+    (pieces concatenate to the content exactly); `bytes` are the token's own UTF-8 bytes, cut like
+    `token` where a stop string cut it."""
+
+    token: str
+    bytes: bytes
+    logprob: float
+    top: tuple[Alternative, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class TextDelta:
     index: int  # choice index
     text: str
+    logprobs: tuple[TokenLogprob, ...] | None = None  # None unless requested
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +43,7 @@ class Finished:
 @dataclass(frozen=True, slots=True)
 class UsageReport:
     prompt_tokens: int
-    completion_tokens: int
+    completion_tokens: int  # all choices together
     cached_tokens: int  # prompt tokens served from the runtime's cache
 
 

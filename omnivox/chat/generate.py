@@ -1,21 +1,29 @@
 """The generation loop: prompt tokens in, typed events out. Runs on the model's worker thread.
 
 The runtime gives logits, omnivox's sampler picks each token, text is assembled from token bytes and cut
-at stop strings. Generation ends at an end-of-turn token (`stop`), a stop string (`stop`), the token budget
-or the context window (`length`), or when the client has gone (`cancelled`, no further events).
+at stop strings. A choice ends at an end-of-turn token (`stop`), a stop string (`stop`), the token budget
+or the context window (`length`). When the client has gone (`cancelled`), no further events come.
+
+The `n` choices are generated one after another on the same runtime; each starts from the prompt, which
+the runtime keeps evaluated (its KV cache and final logits), so the prompt is computed once per request.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
-from omnivox.chat.events import Event, Finished, TextDelta, UsageReport
+import numpy as np
+
+from omnivox.chat.events import Alternative, Event, Finished, TextDelta, TokenLogprob, UsageReport
 from omnivox.protocol.chat import FinishReason
-from omnivox.runtimes.base import LanguageModel
-from omnivox.sampling.sampler import Sampler, SamplingParams
-from omnivox.sampling.text import StopMatcher, Utf8Assembler
+from omnivox.runtimes.base import LanguageModel, Logits
+from omnivox.sampling.sampler import Sampler, SamplingParams, log_sum_exp, top_indices
+from omnivox.sampling.text import StopFilter, Utf8Assembler
+
+#: OpenAI's stand-in for the logprob of a token that is practically impossible (here: banned).
+UNLIKELY = -9999.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,13 +32,68 @@ class GenerationJob:
     sampling: SamplingParams
     max_tokens: int | None
     stop: tuple[str, ...]
+    n: int = 1
+    top_logprobs: int | None = None  # None: no logprobs; 0..20 alternatives per token
 
 
-def generate(runtime: LanguageModel, job: GenerationJob, cancelled: threading.Event) -> Iterator[Event]:
-    evaluation = runtime.evaluate(job.prompt)
-    logits = evaluation.logits
-    sampler = Sampler(job.sampling)
-    text, stops = Utf8Assembler(), StopMatcher(job.stop)
+@dataclass(frozen=True, slots=True)
+class _Sampled:
+    """What `logprobs` needs of one sampled token until its piece is released (maybe cut by a stop)."""
+
+    piece: str  # the text the token completed
+    raw: bytes
+    logprob: float
+    top: tuple[Alternative, ...]
+
+
+def token_text(data: bytes) -> str:
+    """How an alternative token is shown: its text, or `bytes:\\xNN...` when it is not valid UTF-8."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "bytes:" + "".join(f"\\x{b:02x}" for b in data)
+
+
+def _finite(value: float) -> float:
+    return value if np.isfinite(value) else UNLIKELY
+
+
+def _sampled(runtime: LanguageModel, adjusted: Logits, token: int, piece: str, top: int) -> _Sampled:
+    """Logprobs of the sampled token and the `top` best: log-softmax of the adjusted logits, computed
+    for the sampled position only (one log-sum-exp and a partial sort over the vocabulary)."""
+    normaliser = log_sum_exp(adjusted)
+    alternatives: tuple[Alternative, ...] = ()
+    if top:
+        best = top_indices(adjusted, top)
+        alternatives = tuple(
+            Alternative(token_text(raw), raw, _finite(float(adjusted[t]) - normaliser))
+            for t in best
+            for raw in (runtime.token_bytes(int(t)),)
+        )
+    return _Sampled(
+        piece, runtime.token_bytes(token), _finite(float(adjusted[token]) - normaliser), alternatives
+    )
+
+
+def _delta(index: int, released: list[tuple[str, _Sampled | None]], with_logprobs: bool) -> TextDelta:
+    text = "".join(piece for piece, _ in released)
+    if not with_logprobs:
+        return TextDelta(index, text)
+    entries = tuple(
+        TokenLogprob(piece, s.raw if piece == s.piece else piece.encode(), s.logprob, s.top)
+        for piece, s in released
+        if s is not None
+    )
+    return TextDelta(index, text, entries)
+
+
+def _choice(
+    runtime: LanguageModel, job: GenerationJob, index: int, logits: Logits, cancelled: threading.Event
+) -> Generator[Event, None, int | None]:
+    """Generate one choice from the prompt's `logits`; returns its token count (None if cancelled)."""
+    sampler = Sampler(job.sampling, index)
+    text, stops = Utf8Assembler(), StopFilter[_Sampled | None](job.stop)
+    with_logprobs = job.top_logprobs is not None
     budget = runtime.info.context_window - len(job.prompt)
     if job.max_tokens is not None:
         budget = min(budget, job.max_tokens)
@@ -38,22 +101,42 @@ def generate(runtime: LanguageModel, job: GenerationJob, cancelled: threading.Ev
     reason: FinishReason = "length"
     while produced < budget:
         if cancelled.is_set():
-            return
-        token = sampler.choose(logits)
+            return None
+        adjusted = sampler.adjust(logits)
+        token = sampler.choose(adjusted)
         if runtime.is_end_of_generation(token):
             reason = "stop"
             break
         produced += 1
-        visible = stops.feed(text.feed(runtime.token_bytes(token)))
-        if visible:
-            yield TextDelta(0, visible)
+        sampler.observe(token)
+        piece = text.feed(runtime.token_bytes(token))
+        info = _sampled(runtime, adjusted, token, piece, job.top_logprobs or 0) if with_logprobs else None
+        released = stops.push(piece, info)
+        if released:
+            yield _delta(index, released, with_logprobs)
         if stops.stopped:
             reason = "stop"
             break
         if produced < budget:
             logits = runtime.append(token)
-    tail = stops.feed(text.finish()) + stops.flush()
-    if tail:
-        yield TextDelta(0, tail)
-    yield Finished(0, reason)
-    yield UsageReport(len(job.prompt), produced, evaluation.reused_tokens)
+    released = stops.push(text.finish(), None) + stops.finish()
+    if any(piece for piece, _ in released):
+        yield _delta(index, released, with_logprobs)
+    yield Finished(index, reason)
+    return produced
+
+
+def generate(
+    runtime: LanguageModel, job: GenerationJob, cancelled: threading.Event
+) -> Generator[Event, None, None]:
+    cached = 0
+    completion_tokens = 0
+    for index in range(job.n):
+        evaluation = runtime.evaluate(job.prompt)
+        if index == 0:
+            cached = evaluation.reused_tokens
+        produced = yield from _choice(runtime, job, index, evaluation.logits, cancelled)
+        if produced is None:
+            return
+        completion_tokens += produced
+    yield UsageReport(len(job.prompt), completion_tokens, cached)

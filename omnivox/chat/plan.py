@@ -31,11 +31,13 @@ class ChatPlan:
     max_tokens: int | None  # None: until the context window is full
     max_tokens_param: str  # which parameter set the limit, for error messages
     stop: tuple[str, ...]
+    n: int
+    top_logprobs: int | None  # None: no logprobs
     stream: bool
     include_usage: bool
 
 
-def build_plan(request: ChatCompletionRequest, catalog: ModelCatalog) -> ChatPlan:
+def build_plan(request: ChatCompletionRequest, catalog: ModelCatalog, *, max_choices: int) -> ChatPlan:
     model = catalog.resolve(request.model)
     _refuse_unsupported(request)
     max_tokens, max_param = _max_tokens(request)
@@ -44,16 +46,55 @@ def build_plan(request: ChatCompletionRequest, catalog: ModelCatalog) -> ChatPla
         model_name=request.model,
         messages=tuple(_template_message(m, f"messages[{i}]") for i, m in enumerate(request.messages)),
         sampling=SamplingParams(
-            temperature=1.0 if request.temperature is None else request.temperature,
-            top_p=1.0 if request.top_p is None else request.top_p,
+            temperature=_or(request.temperature, 1.0),
+            top_p=_or(request.top_p, 1.0),
             seed=request.seed,
+            frequency_penalty=_or(request.frequency_penalty, 0.0),
+            presence_penalty=_or(request.presence_penalty, 0.0),
+            logit_bias=_logit_bias(request.logit_bias, model.runtime.info.vocab_size),
         ),
         max_tokens=max_tokens,
         max_tokens_param=max_param,
         stop=_stop_sequences(request.stop),
+        n=_choices(request.n, max_choices),
+        top_logprobs=(request.top_logprobs or 0) if request.logprobs else None,
         stream=bool(request.stream),
         include_usage=_include_usage(request),
     )
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
+
+
+def _choices(n: int | None, max_choices: int) -> int:
+    if n is not None and n > max_choices:
+        raise InvalidRequest(f"`n` is at most {max_choices} on this server.", param="n")
+    return n or 1
+
+
+LOGIT_BIAS_LIMIT = 100.0
+
+
+def _logit_bias(bias: dict[str, float] | None, vocab_size: int) -> tuple[tuple[int, float], ...]:
+    """`{"token id": bias}` -> ((id, bias), ...); ids must exist in the model's vocabulary."""
+    if not bias:
+        return ()
+    out = []
+    for key, value in bias.items():
+        if not (key.isascii() and key.isdigit()) or int(key) >= vocab_size:
+            raise InvalidRequest(
+                f"Invalid key {key!r} in `logit_bias`: keys are token ids of this model, "
+                f"0 to {vocab_size - 1}.",
+                param="logit_bias",
+            )
+        if not -LOGIT_BIAS_LIMIT <= value <= LOGIT_BIAS_LIMIT:
+            raise InvalidRequest(
+                f"Invalid value {value} for token {key} in `logit_bias`: biases range from -100 to 100.",
+                param="logit_bias",
+            )
+        out.append((int(key), float(value)))
+    return tuple(out)
 
 
 def _max_tokens(request: ChatCompletionRequest) -> tuple[int | None, str]:
@@ -116,11 +157,6 @@ def _refuse_unsupported(request: ChatCompletionRequest) -> None:
 _Check = Callable[[ChatCompletionRequest], bool]
 _REFUSALS: tuple[tuple[str, _Check, str], ...] = (
     ("audio", lambda r: r.audio is not None, _NOT_YET),
-    ("n", lambda r: (r.n or 1) > 1, _NOT_YET),
-    ("logprobs", lambda r: bool(r.logprobs), _NOT_YET),
-    ("frequency_penalty", lambda r: bool(r.frequency_penalty), _NOT_YET),
-    ("presence_penalty", lambda r: bool(r.presence_penalty), _NOT_YET),
-    ("logit_bias", lambda r: bool(r.logit_bias), _NOT_YET),
     ("tools", lambda r: bool(r.tools), _NOT_YET),
     ("functions", lambda r: r.functions is not None, _NOT_YET),
     ("function_call", lambda r: r.function_call is not None, _NOT_YET),

@@ -14,9 +14,9 @@ from omnivox.chat.events import Event, Finished, TextDelta, UsageReport
 from omnivox.chat.generate import GenerationJob, generate
 from omnivox.chat.plan import ChatPlan, build_plan
 from omnivox.chat.prompt import PromptBuilder
-from omnivox.chat.respond import ResponseBuilder
+from omnivox.chat.respond import ChoiceResult, ResponseBuilder
 from omnivox.errors import ContextLengthExceeded, ModelFailure
-from omnivox.protocol.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, FinishReason
+from omnivox.protocol.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
 from omnivox.runtimes.catalog import ModelCatalog
 from omnivox.runtimes.worker import JobStream
 
@@ -28,12 +28,13 @@ class PreparedChat:
 
 
 class ChatService:
-    def __init__(self, catalog: ModelCatalog) -> None:
+    def __init__(self, catalog: ModelCatalog, *, max_choices: int = 8) -> None:
         self._catalog = catalog
+        self._max_choices = max_choices
         self._prompts = {m.id: PromptBuilder(m.runtime) for m in catalog.models}
 
     async def prepare(self, request: ChatCompletionRequest) -> PreparedChat:
-        plan = build_plan(request, self._catalog)
+        plan = build_plan(request, self._catalog, max_choices=self._max_choices)
         builder = self._prompts[plan.model.id]
         prompt = await anyio.to_thread.run_sync(builder.tokens, plan.messages)
         self._check_context(plan, len(prompt))
@@ -62,7 +63,7 @@ class ChatService:
         plan = prepared.plan
         ticket = plan.model.worker.admit()
         limit = plan.max_tokens if plan.max_tokens is not None else plan.model.default_max_tokens
-        job = GenerationJob(prepared.prompt, plan.sampling, limit, plan.stop)
+        job = GenerationJob(prepared.prompt, plan.sampling, limit, plan.stop, plan.n, plan.top_logprobs)
         return plan.model.worker.submit(functools.partial(generate, plan.model.runtime, job), ticket)
 
     def _builder(self, plan: ChatPlan) -> ResponseBuilder:
@@ -70,20 +71,24 @@ class ChatService:
         return ResponseBuilder(plan.model_name, fingerprint, include_usage=plan.include_usage)
 
     async def complete(self, prepared: PreparedChat) -> ChatCompletion:
+        plan = prepared.plan
         events = self._start(prepared)
-        texts: list[str] = [""]
-        reasons: list[FinishReason] = ["stop"]
+        with_logprobs = plan.top_logprobs is not None
+        choices = [ChoiceResult(logprobs=[] if with_logprobs else None) for _ in range(plan.n)]
         usage: UsageReport | None = None
         async for event in events:
             if isinstance(event, TextDelta):
-                texts[event.index] += event.text
+                choice = choices[event.index]
+                choice.text += event.text
+                if choice.logprobs is not None and event.logprobs is not None:
+                    choice.logprobs.extend(event.logprobs)
             elif isinstance(event, Finished):
-                reasons[event.index] = event.reason
+                choices[event.index].finish_reason = event.reason
             else:
                 usage = event
         if usage is None:
             raise ModelFailure("The generation ended without a result.")
-        return self._builder(prepared.plan).completion(texts, reasons, usage)
+        return self._builder(plan).completion(choices, usage)
 
     def stream(self, prepared: PreparedChat) -> AsyncIterator[ChatCompletionChunk]:
         """Admits and submits now (errors raise here, before streaming); chunks come as generated."""
@@ -92,11 +97,14 @@ class ChatService:
 
     async def _chunks(self, plan: ChatPlan, events: JobStream[Event]) -> AsyncIterator[ChatCompletionChunk]:
         builder = self._builder(plan)
+        started: set[int] = set()
         try:
-            yield builder.role_chunk(0)
             async for event in events:
+                if isinstance(event, TextDelta | Finished) and event.index not in started:
+                    started.add(event.index)
+                    yield builder.role_chunk(event.index)
                 if isinstance(event, TextDelta):
-                    yield builder.text_chunk(event.index, event.text)
+                    yield builder.text_chunk(event.index, event.text, event.logprobs)
                 elif isinstance(event, Finished):
                     yield builder.finish_chunk(event.index, event.reason)
                 elif plan.include_usage:

@@ -122,6 +122,24 @@ class Usage(_Out):
     completion_tokens_details: CompletionTokensDetails
 
 
+class TopLogprob(_Out):
+    token: str
+    logprob: float
+    bytes: list[int] | None
+
+
+class TokenLogprob(_Out):
+    token: str
+    logprob: float
+    bytes: list[int] | None
+    top_logprobs: list[TopLogprob]
+
+
+class ChoiceLogprobs(_Out):
+    content: list[TokenLogprob] | None
+    refusal: list[TokenLogprob] | None
+
+
 class ResponseMessage(_Out):
     role: Literal["assistant"] = "assistant"
     content: str | None
@@ -132,7 +150,7 @@ class ResponseMessage(_Out):
 class Choice(_Out):
     index: int
     message: ResponseMessage
-    logprobs: dict[str, Any] | None
+    logprobs: ChoiceLogprobs | None
     finish_reason: FinishReason
 
 
@@ -156,7 +174,7 @@ class Delta(_Out):
 class ChunkChoice(_Out):
     index: int
     delta: Delta
-    logprobs: dict[str, Any] | None
+    logprobs: ChoiceLogprobs | None
     finish_reason: FinishReason | None
 
 

@@ -87,6 +87,7 @@ class LlamaCppModel:
         self._memory = C.llama_get_memory(self._ctx)
         self._n_vocab = int(C.llama_vocab_n_tokens(self._vocab))
         self._tokens: list[int] = []  # the sequence the KV cache holds
+        self._evaluated: tuple[int, Logits] | None = None  # length and logits of the last evaluate()
         self._pieces: dict[int, bytes] = {}
         self._info = self._read_info(path, context_window, chat_template)
 
@@ -164,13 +165,24 @@ class LlamaCppModel:
             raise ModelFailure(
                 f"cannot evaluate {len(tokens)} tokens in a {self._info.context_window} window"
             )
-        keep = min(_common_prefix(self._tokens, tokens), len(tokens) - 1)  # the last is re-run for logits
-        if not C.llama_memory_seq_rm(self._memory, 0, keep, -1):
-            C.llama_memory_clear(self._memory, True)
-            keep = 0
-        del self._tokens[keep:]
+        common = _common_prefix(self._tokens, tokens)
+        if self._evaluated is not None and common == len(tokens) == self._evaluated[0]:
+            self._truncate(len(tokens))  # the same sequence again (the next choice): nothing to compute
+            return Evaluation(logits=self._evaluated[1].copy(), reused_tokens=len(tokens))
+        keep = self._truncate(min(common, len(tokens) - 1))  # the last token is re-run for its logits
         self._decode(tokens[keep:])
-        return Evaluation(logits=self._last_logits(), reused_tokens=keep)
+        logits = self._last_logits()
+        self._evaluated = (len(tokens), logits.copy())
+        return Evaluation(logits=logits, reused_tokens=keep)
+
+    def _truncate(self, keep: int) -> int:
+        """Drop cached positions from `keep` on; returns how many are kept."""
+        if keep < len(self._tokens):
+            if not C.llama_memory_seq_rm(self._memory, 0, keep, -1):
+                C.llama_memory_clear(self._memory, True)
+                keep = 0
+            del self._tokens[keep:]
+        return keep
 
     def append(self, token: int) -> Logits:
         self._decode([token])
@@ -184,6 +196,7 @@ class LlamaCppModel:
             if rc != 0:
                 C.llama_memory_clear(self._memory, True)
                 self._tokens.clear()
+                self._evaluated = None
                 raise ModelFailure(f"llama_decode failed with code {rc}")
             self._tokens.extend(chunk)
 

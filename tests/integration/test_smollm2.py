@@ -194,7 +194,7 @@ def test_models_state_the_context_window(url: str) -> None:
     }
 
 
-def test_the_chat_template_comes_from_the_gguf_metadata() -> None:
+def test_gguf_metadata_template_and_kv_reuse() -> None:
     from omnivox.runtimes.llama_cpp import LlamaCppModel
 
     model = LlamaCppModel(resolve_source(f"embedded:{EMBEDDED_CHAT_MODEL}"), context_window=256)
@@ -205,9 +205,21 @@ def test_the_chat_template_comes_from_the_gguf_metadata() -> None:
         assert (
             tokens[0] == model.tokenize("<|im_start|>")[0] and len(tokens) == 5
         )  # markup parsed as specials
-        greedy = model.evaluate(tokens).logits.argmax()
-        assert model.evaluate(tokens).reused_tokens == len(tokens) - 1
-        assert model.evaluate(tokens).logits.argmax() == greedy
+        first = model.evaluate(tokens)
+        assert first.reused_tokens == 0
+        again = model.evaluate(tokens)  # the next choice of the same prompt: nothing recomputed
+        assert again.reused_tokens == len(tokens) and (again.logits == first.logits).all()
+        model.append(int(first.logits.argmax()))
+        back = model.evaluate(tokens)  # generated tokens are dropped, the prompt kept
+        assert back.reused_tokens == len(tokens) and (back.logits == first.logits).all()
+        longer = [*tokens, 198]
+        extended = model.evaluate(longer)
+        assert extended.reused_tokens == len(tokens)
+        fresh = LlamaCppModel(resolve_source(f"embedded:{EMBEDDED_CHAT_MODEL}"), context_window=256)
+        try:  # reusing the cache changes nothing: llama.cpp on the CPU is exactly reproducible
+            assert (fresh.evaluate(longer).logits == extended.logits).all()
+        finally:
+            fresh.close()
     finally:
         model.close()
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from omnivox.sampling.sampler import Sampler, SamplingParams, nucleus, softmax
+from omnivox.sampling.sampler import Sampler, SamplingParams, nucleus, softmax, top_indices
 
 
 def _logits(values: list[float]) -> np.ndarray:
@@ -51,9 +51,18 @@ def test_top_p_zero_is_greedy() -> None:
 
 
 def test_nucleus_wider_than_candidates_falls_back_to_full_sort() -> None:
-    probs = np.full(1000, 1 / 1000)
-    ids, weights = nucleus(probs, 0.9)
+    logits = np.zeros(1000, dtype=np.float32)
+    ids, weights = nucleus(logits, softmax(logits), 0.9)
     assert len(ids) == 900 and weights.sum() == pytest.approx(0.9)
+
+
+@pytest.mark.parametrize("scale", [0.01, 1.0, 5.0, 50.0])
+@pytest.mark.parametrize("k", [0, 1, 5, 20, 128])
+def test_top_indices_is_exact(scale: float, k: int) -> None:
+    logits = (np.random.default_rng(int(scale * 100) + k).normal(size=5000) * scale).astype(np.float32)
+    logits[7] = -np.inf  # a banned token
+    expected = np.argsort(logits, kind="stable")[::-1][:k]
+    assert np.array_equal(logits[top_indices(logits, k)], logits[expected])
 
 
 def test_same_seed_same_draws_other_seed_differs() -> None:
@@ -71,3 +80,27 @@ def test_softmax_is_normalised_and_stable() -> None:
     probs = softmax(_logits([1000.0, 999.0, -1000.0]))
     assert probs.sum() == pytest.approx(1.0)
     assert probs[0] / probs[1] == pytest.approx(np.e)
+
+
+def test_logit_bias_adds_bans_and_forces() -> None:
+    sampler = Sampler(SamplingParams(temperature=1.0, seed=1, logit_bias=((0, -100.0), (1, 2.5), (3, 100.0))))
+    adjusted = sampler.adjust(_logits([5.0, 1.0, 0.0, -3.0]))
+    assert adjusted[0] == -np.inf and adjusted[1] == 3.5 and adjusted[2] == 0.0 and adjusted[3] == 97.0
+    assert {sampler.choose(adjusted) for _ in range(500)} == {3}
+
+
+def test_penalties_follow_the_formula_over_generated_tokens() -> None:
+    sampler = Sampler(SamplingParams(frequency_penalty=0.5, presence_penalty=0.25))
+    for token in (2, 2, 2, 4):
+        sampler.observe(token)
+    adjusted = sampler.adjust(np.zeros(6, dtype=np.float32))
+    np.testing.assert_allclose(adjusted, [0, 0, -(3 * 0.5 + 0.25), 0, -(0.5 + 0.25), 0])
+
+
+def test_choices_draw_from_different_streams_of_one_seed() -> None:
+    logits = np.zeros(1000, dtype=np.float32)
+    draws = [
+        [Sampler(SamplingParams(seed=9), choice).choose(logits) for _ in range(1)] for choice in range(5)
+    ]
+    assert len({d[0] for d in draws}) > 1
+    assert Sampler(SamplingParams(seed=9), 2).choose(logits) == draws[2][0]

@@ -2,46 +2,65 @@ from __future__ import annotations
 
 import pytest
 
-from omnivox.sampling.text import StopMatcher, Utf8Assembler
+from omnivox.sampling.text import StopFilter, Utf8Assembler
 
 
-def _run(stops: list[str], pieces: list[str]) -> tuple[list[str], bool]:
-    matcher = StopMatcher(stops)
-    out = [matcher.feed(p) for p in pieces]
-    out.append(matcher.flush())
-    return [o for o in out if o], matcher.stopped
+def _run(stops: list[str], pieces: list[str]) -> tuple[list[tuple[str, int]], bool]:
+    """Feed pieces tagged with their position; return everything released, in order."""
+    stop_filter = StopFilter[int](stops)
+    out: list[tuple[str, int]] = []
+    for i, piece in enumerate(pieces):
+        out += stop_filter.push(piece, i)
+    out += stop_filter.finish()
+    return out, stop_filter.stopped
 
 
 def test_stop_split_across_pieces_is_found_and_not_emitted() -> None:
     out, stopped = _run(["END"], ["Hello E", "N", "D and more"])
-    assert "".join(out) == "Hello " and stopped
+    assert "".join(p for p, _ in out) == "Hello " and stopped
+    assert out == [("Hello ", 0)]  # the piece the stop starts in is cut before it
 
 
-def test_only_a_possible_stop_prefix_is_held_back() -> None:
-    matcher = StopMatcher(["###"])
-    assert matcher.feed("abc#") == "abc"
-    assert matcher.feed("x") == "#x"  # the held '#' turned out not to start a stop
-    assert matcher.feed("##") == ""
-    assert matcher.flush() == "##"
-    assert not matcher.stopped
+def test_pieces_that_cannot_start_a_stop_are_released_at_once() -> None:
+    stop_filter = StopFilter[int](["###"])
+    assert stop_filter.push("abc", 0) == [("abc", 0)]
+    assert stop_filter.push("d#", 1) == []  # '#' may start '###': the whole piece waits
+    assert stop_filter.push("x", 2) == [("d#", 1), ("x", 2)]
+    assert stop_filter.push("#", 3) == []
+    assert stop_filter.push("#", 4) == []
+    assert stop_filter.finish() == [("#", 3), ("#", 4)]
+    assert not stop_filter.stopped
 
 
 def test_earliest_of_several_stops_wins() -> None:
-    out, stopped = _run(["world", "lo w"], ["hello world"])
-    assert "".join(out) == "hel" and stopped
+    out, stopped = _run(["world", "lo w"], ["hel", "lo", " world"])
+    assert out == [("hel", 0)] and stopped
+
+
+def test_a_stop_at_the_very_start_of_a_piece_drops_the_piece() -> None:
+    out, stopped = _run(["\n\n"], ["one", "\n", "\ntwo"])
+    assert out == [("one", 0)] and stopped
 
 
 def test_no_stops_passes_everything_through() -> None:
-    matcher = StopMatcher([])
-    assert matcher.feed("anything") == "anything"
-    assert matcher.flush() == ""
+    stop_filter = StopFilter[None]([])
+    assert stop_filter.push("anything", None) == [("anything", None)]
+    assert stop_filter.finish() == []
 
 
 def test_nothing_after_a_stop() -> None:
-    matcher = StopMatcher(["."])
-    assert matcher.feed("One. Two.") == "One"
-    assert matcher.feed("more") == ""
-    assert matcher.flush() == ""
+    stop_filter = StopFilter[int](["."])
+    assert stop_filter.push("One. Two.", 0) == [("One", 0)]
+    assert stop_filter.push("more", 1) == []
+    assert stop_filter.finish() == []
+
+
+def test_pieces_concatenate_to_the_text_whatever_the_split() -> None:
+    text = "The cost is $29.99. Then STOP here."
+    for cut in range(1, 8):
+        pieces = [text[i : i + cut] for i in range(0, len(text), cut)]
+        out, _ = _run(["STOP"], pieces)
+        assert "".join(p for p, _ in out) == "The cost is $29.99. Then "
 
 
 @pytest.mark.parametrize("text", ["héllo", "日本語", "emoji 🎉 ok"])
