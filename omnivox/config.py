@@ -24,7 +24,11 @@ OPENAI_CHAT_ALIASES: tuple[str, ...] = (
     "gpt-audio",
 )
 
+#: Model ids that OpenAI clients send for speech-to-text; all resolve to the default speech model.
+OPENAI_SPEECH_ALIASES: tuple[str, ...] = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
+
 EMBEDDED_CHAT_MODEL = "smollm2-135m-instruct"
+EMBEDDED_SPEECH_MODEL = "whisper-tiny.en"
 
 
 class LanguageModelSettings(BaseModel):
@@ -55,6 +59,35 @@ class LanguageModelSettings(BaseModel):
     )
 
 
+class SpeechModelSettings(BaseModel):
+    """One speech recogniser served under `id` (and `aliases`)."""
+
+    id: str = Field(EMBEDDED_SPEECH_MODEL, description="The model id clients send and /v1/models lists.")
+    source: str = Field(
+        f"embedded:{EMBEDDED_SPEECH_MODEL}",
+        description="`embedded:whisper-tiny.en` (English), `embedded:whisper-base` (multilingual, "
+        "translates), or the path of a faster-whisper (CTranslate2) model folder.",
+    )
+    backend: str = Field("faster-whisper", description="Runtime that runs the model (registry key).")
+    aliases: list[str] = Field(default_factory=list, description="Further ids that resolve to this model.")
+    compute_type: str = Field("int8", description="CTranslate2 compute type (int8, int8_float32, float32).")
+    threads: int | None = Field(None, ge=1, description="CPU threads; None: all cores the process may use.")
+    beam_size: int = Field(5, ge=1, le=16, description="Beam width of the decoder.")
+    vad: bool = Field(True, description="Trim silence with the Silero voice-activity detector first.")
+
+
+class AudioSettings(BaseModel):
+    """Limits on audio input (chat `input_audio` parts and uploaded files)."""
+
+    max_seconds_per_part: float = Field(
+        600.0, gt=0, description="Longest accepted audio part or file, seconds."
+    )
+    max_seconds_per_request: float = Field(
+        1800.0, gt=0, description="Most audio seconds in one chat request, all parts together."
+    )
+    max_channels: int = Field(32, ge=1, description="Most channels an audio file may have.")
+
+
 class Settings(BaseSettings):
     """Server settings. Every field can be set in the TOML file, as `OMNIVOX_<FIELD>` or as a flag."""
 
@@ -72,6 +105,20 @@ class Settings(BaseSettings):
         description="Id of the model that OpenAI's audio chat ids (gpt-4o-audio-preview, ...) resolve to; "
         "None: the first of `models`.",
     )
+    speech_models: list[SpeechModelSettings] = Field(
+        default_factory=lambda: [SpeechModelSettings()],
+        description="Speech recognisers to load at start-up (hearing input_audio, /v1/audio/*).",
+    )
+    default_speech_model: str | None = Field(
+        None,
+        description="Id of the recogniser that `whisper-1`, `gpt-4o-transcribe` and chat audio use; None: "
+        "the first of `speech_models`.",
+    )
+    audio: AudioSettings = Field(default_factory=AudioSettings, description="Audio input limits.")
+    cache_dir: Path = Field(
+        Path("~/.cache/omnivox"),
+        description="Where derived model files are kept (the joined Whisper base weights).",
+    )
     max_queued_requests: int = Field(
         8, ge=1, description="Requests admitted per model, running + waiting; beyond that, 503 at once."
     )
@@ -87,11 +134,20 @@ class Settings(BaseSettings):
         ids = [m.id for m in self.models]
         if self.default_model is not None and self.default_model not in ids:
             raise ValueError(f"default_model {self.default_model!r} is not one of the models {ids}")
+        speech_ids = [m.id for m in self.speech_models]
+        if self.default_speech_model is not None and self.default_speech_model not in speech_ids:
+            raise ValueError(f"default_speech_model {self.default_speech_model!r} is not one of {speech_ids}")
         return self
 
     @property
     def default_model_id(self) -> str:
         return self.default_model or self.models[0].id
+
+    @property
+    def default_speech_model_id(self) -> str | None:
+        if self.default_speech_model:
+            return self.default_speech_model
+        return self.speech_models[0].id if self.speech_models else None
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

@@ -14,6 +14,14 @@ python="${PYTHON:-python3}"
 
 want="$(cat pyproject.toml requirements-models.txt scripts/bootstrap.sh | sha256sum | cut -d' ' -f1) $extras $openai_spec"
 stamp="$venv/.omnivox-installed"
+# Real human speech for the tests: Debian's LibriVox clips with transcripts, and ALSA's test sounds.
+if [[ "$extras" == *test* && ! -d /usr/share/pocketsphinx/test/data/librivox ]]; then
+    echo "omnivox: installing Debian test data (pocketsphinx-testdata, alsa-utils)" >&2
+    sudo_cmd=""; [[ $(id -u) -eq 0 ]] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    $sudo_cmd apt-get install -y -qq pocketsphinx-testdata alsa-utils >/dev/null
+fi
+
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     exit 0
 fi

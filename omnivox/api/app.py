@@ -11,11 +11,12 @@ from fastapi import FastAPI
 
 from omnivox import __version__
 from omnivox.api.errors import install_error_handlers
-from omnivox.api.routes import chat, health, models
+from omnivox.api.routes import audio, chat, health, models
 from omnivox.api.state import Services
 from omnivox.chat.service import ChatService
 from omnivox.config import Settings
 from omnivox.runtimes.catalog import ModelCatalog
+from omnivox.transcription.service import TranscriptionService
 
 
 def create_app(settings: Settings, catalog: ModelCatalog | None = None) -> FastAPI:
@@ -25,7 +26,10 @@ def create_app(settings: Settings, catalog: ModelCatalog | None = None) -> FastA
             catalog if catalog is not None else await anyio.to_thread.run_sync(ModelCatalog.load, settings)
         )
         app.state.services = Services(
-            settings=settings, catalog=loaded, chat=ChatService(loaded, max_choices=settings.max_choices)
+            settings=settings,
+            catalog=loaded,
+            chat=ChatService(loaded, audio=settings.audio, max_choices=settings.max_choices),
+            transcription=TranscriptionService(loaded, settings.audio),
         )
         try:
             yield
@@ -35,6 +39,6 @@ def create_app(settings: Settings, catalog: ModelCatalog | None = None) -> FastA
 
     app = FastAPI(title="omnivox", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
-    for module in (chat, models, health):
+    for module in (chat, audio, models, health):
         app.include_router(module.router)
     return app

@@ -27,7 +27,7 @@ def param_path(loc: tuple[int | str, ...]) -> str | None:
     return path or None
 
 
-def _to_invalid_request(exc: ValidationError) -> InvalidRequest:
+def to_invalid_request(exc: ValidationError) -> InvalidRequest:
     errors = exc.errors(include_url=False)
     error: ErrorDetails = max(errors, key=lambda e: len(e["loc"]))  # the most specific
     param = param_path(error["loc"])
@@ -55,7 +55,7 @@ def parse_json(model: type[M], raw: bytes) -> M:
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:
-        raise _to_invalid_request(exc) from None
+        raise to_invalid_request(exc) from None
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -20,7 +20,7 @@ def _event(payload: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode() + b"\n\n"
 
 
-async def _frames(items: AsyncIterator[BaseModel]) -> AsyncIterator[bytes]:
+async def _frames(items: AsyncIterator[BaseModel], done: bool) -> AsyncIterator[bytes]:
     try:
         async for item in items:
             yield _event(item.model_dump(mode="json", exclude_unset=True))
@@ -29,12 +29,15 @@ async def _frames(items: AsyncIterator[BaseModel]) -> AsyncIterator[bytes]:
     except Exception:
         log.exception("stream failed")
         yield _event(ModelFailure("The server failed while generating this response.").to_body())
-    yield b"data: [DONE]\n\n"
+    if done:
+        yield b"data: [DONE]\n\n"
 
 
-def sse_response(items: AsyncIterator[BaseModel]) -> StreamingResponse:
+def sse_response(items: AsyncIterator[BaseModel], *, done: bool = True) -> StreamingResponse:
+    """`done`: close with `data: [DONE]` (chat completions do; transcription streams end with their
+    `transcript.text.done` event)."""
     return StreamingResponse(
-        _frames(items),
+        _frames(items, done),
         media_type="text/event-stream",
         headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
     )

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from omnivox.chat.service import ChatService
 from omnivox.config import Settings
 from omnivox.runtimes.catalog import ModelCatalog
+from omnivox.transcription.service import TranscriptionService
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,7 @@ class Services:
     settings: Settings
     catalog: ModelCatalog
     chat: ChatService
+    transcription: TranscriptionService
 
 
 def services(request: Request) -> Services:

@@ -45,6 +45,7 @@ class UsageReport:
     prompt_tokens: int
     completion_tokens: int  # all choices together
     cached_tokens: int  # prompt tokens served from the runtime's cache
+    audio_tokens: int = 0  # prompt tokens standing for audio input
 
 
 Event = TextDelta | Finished | UsageReport

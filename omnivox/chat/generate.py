@@ -34,6 +34,7 @@ class GenerationJob:
     stop: tuple[str, ...]
     n: int = 1
     top_logprobs: int | None = None  # None: no logprobs; 0..20 alternatives per token
+    audio_tokens: int = 0  # prompt tokens standing for audio input, reported in the usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,4 +140,4 @@ def generate(
         if produced is None:
             return
         completion_tokens += produced
-    yield UsageReport(len(job.prompt), completion_tokens, cached)
+    yield UsageReport(len(job.prompt), completion_tokens, cached, job.audio_tokens)

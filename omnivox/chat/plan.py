@@ -9,24 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
+from omnivox.chat.messages import NOT_FOR_THIS_MODEL, NOT_YET, PlannedMessage, plan_messages
 from omnivox.errors import InvalidRequest, UnsupportedParameter
-from omnivox.protocol.chat import ChatCompletionRequest, ChatMessage, ContentPart
+from omnivox.protocol.chat import ChatCompletionRequest
 from omnivox.runtimes.catalog import ModelCatalog, ServedModel
 from omnivox.sampling.sampler import SamplingParams
 
 MAX_STOP_SEQUENCES = 4
-
-#: Template roles: OpenAI's `developer` is the newer name of `system`, which every chat template knows.
-_TEMPLATE_ROLE = {"developer": "system"}
 
 
 @dataclass(frozen=True, slots=True)
 class ChatPlan:
     model: ServedModel
     model_name: str  # the id the client asked for, echoed in responses
-    messages: tuple[dict[str, Any], ...]  # ready for the chat template
+    messages: tuple[PlannedMessage, ...]  # rendered by the chat template once audio is heard
     sampling: SamplingParams
     max_tokens: int | None  # None: until the context window is full
     max_tokens_param: str  # which parameter set the limit, for error messages
@@ -44,7 +41,7 @@ def build_plan(request: ChatCompletionRequest, catalog: ModelCatalog, *, max_cho
     return ChatPlan(
         model=model,
         model_name=request.model,
-        messages=tuple(_template_message(m, f"messages[{i}]") for i, m in enumerate(request.messages)),
+        messages=plan_messages(request.messages),
         sampling=SamplingParams(
             temperature=_or(request.temperature, 1.0),
             top_p=_or(request.top_p, 1.0),
@@ -127,9 +124,6 @@ def _include_usage(request: ChatCompletionRequest) -> bool:
 
 # --- what is refused ---------------------------------------------------------------------------------
 
-_NOT_FOR_THIS_MODEL = "is not supported by this model"
-_NOT_YET = "is not supported by this server yet"
-
 
 def _refuse_unsupported(request: ChatCompletionRequest) -> None:
     """Refuse each parameter whose meaning omnivox cannot honour (yet), naming it."""
@@ -141,7 +135,7 @@ def _refuse_unsupported(request: ChatCompletionRequest) -> None:
             if modality not in ("text", "audio"):
                 raise InvalidRequest(f"Unknown modality {modality!r}.", param=f"modalities[{i}]")
             if modality == "audio":
-                raise UnsupportedParameter(f"Audio output {_NOT_YET}.", param=f"modalities[{i}]")
+                raise UnsupportedParameter(f"Audio output {NOT_YET}.", param=f"modalities[{i}]")
     if request.top_logprobs is not None and not request.logprobs:
         raise InvalidRequest("`top_logprobs` requires `logprobs` to be true.", param="top_logprobs")
     if request.tool_choice is not None and not request.tools:
@@ -151,93 +145,18 @@ def _refuse_unsupported(request: ChatCompletionRequest) -> None:
         if kind not in ("text", "json_object", "json_schema"):
             raise InvalidRequest(f"Unknown response format type {kind!r}.", param="response_format.type")
         if kind != "text":
-            raise UnsupportedParameter(f"Response format {kind!r} {_NOT_YET}.", param="response_format")
+            raise UnsupportedParameter(f"Response format {kind!r} {NOT_YET}.", param="response_format")
 
 
 _Check = Callable[[ChatCompletionRequest], bool]
 _REFUSALS: tuple[tuple[str, _Check, str], ...] = (
-    ("audio", lambda r: r.audio is not None, _NOT_YET),
-    ("tools", lambda r: bool(r.tools), _NOT_YET),
-    ("functions", lambda r: r.functions is not None, _NOT_YET),
-    ("function_call", lambda r: r.function_call is not None, _NOT_YET),
-    ("prediction", lambda r: r.prediction is not None, _NOT_FOR_THIS_MODEL),
-    ("web_search_options", lambda r: r.web_search_options is not None, _NOT_FOR_THIS_MODEL),
-    ("reasoning_effort", lambda r: r.reasoning_effort is not None, _NOT_FOR_THIS_MODEL),
-    ("verbosity", lambda r: r.verbosity is not None, _NOT_FOR_THIS_MODEL),
-    ("moderation", lambda r: r.moderation is not None, _NOT_FOR_THIS_MODEL),
+    ("audio", lambda r: r.audio is not None, NOT_YET),
+    ("tools", lambda r: bool(r.tools), NOT_YET),
+    ("functions", lambda r: r.functions is not None, NOT_YET),
+    ("function_call", lambda r: r.function_call is not None, NOT_YET),
+    ("prediction", lambda r: r.prediction is not None, NOT_FOR_THIS_MODEL),
+    ("web_search_options", lambda r: r.web_search_options is not None, NOT_FOR_THIS_MODEL),
+    ("reasoning_effort", lambda r: r.reasoning_effort is not None, NOT_FOR_THIS_MODEL),
+    ("verbosity", lambda r: r.verbosity is not None, NOT_FOR_THIS_MODEL),
+    ("moderation", lambda r: r.moderation is not None, NOT_FOR_THIS_MODEL),
 )
-
-
-# --- messages ----------------------------------------------------------------------------------------
-
-
-def _template_message(message: ChatMessage, path: str) -> dict[str, Any]:
-    """One request message as the chat template expects it: role + text content (+ tool fields)."""
-    if message.audio is not None:
-        raise UnsupportedParameter(f"Assistant audio references {_NOT_YET}.", param=f"{path}.audio")
-    if message.function_call is not None:
-        raise UnsupportedParameter(f"`function_call` messages {_NOT_YET}.", param=f"{path}.function_call")
-    content = _content_text(message, path)
-    out: dict[str, Any] = {"role": _TEMPLATE_ROLE.get(message.role, message.role), "content": content}
-    if message.name is not None:
-        out["name"] = message.name
-    if message.role == "assistant" and message.tool_calls:
-        out["tool_calls"] = message.tool_calls
-    if message.role == "tool":
-        if not message.tool_call_id:
-            raise InvalidRequest(
-                "Missing required parameter: 'tool_call_id'.",
-                param=f"{path}.tool_call_id",
-                code="missing_required_parameter",
-            )
-        out["tool_call_id"] = message.tool_call_id
-    elif message.tool_call_id is not None:
-        raise InvalidRequest("Only `tool` messages carry `tool_call_id`.", param=f"{path}.tool_call_id")
-    if message.tool_calls is not None and message.role != "assistant":
-        raise InvalidRequest("Only `assistant` messages carry `tool_calls`.", param=f"{path}.tool_calls")
-    return out
-
-
-def _content_text(message: ChatMessage, path: str) -> str:
-    content = message.content
-    if content is None:
-        if message.role == "assistant" and (message.tool_calls or message.refusal is not None):
-            return message.refusal or ""
-        raise InvalidRequest(
-            f"Missing required parameter: '{path}.content'.",
-            param=f"{path}.content",
-            code="missing_required_parameter",
-        )
-    if isinstance(content, str):
-        return content
-    return "".join(_part_text(part, message.role, f"{path}.content[{j}]") for j, part in enumerate(content))
-
-
-_PART_ROLES = {
-    "text": {"system", "developer", "user", "assistant", "tool"},
-    "refusal": {"assistant"},
-    "input_audio": {"user"},
-    "image_url": {"user"},
-    "file": {"user"},
-}
-
-
-def _part_text(part: ContentPart, role: str, path: str) -> str:
-    if role not in _PART_ROLES[part.type]:
-        raise InvalidRequest(
-            f"Content parts of type '{part.type}' are not allowed in {role} messages.", param=f"{path}.type"
-        )
-    if part.type in ("image_url", "file"):
-        raise UnsupportedParameter(
-            f"Content parts of type '{part.type}' {_NOT_FOR_THIS_MODEL}.", param=f"{path}.type"
-        )
-    if part.type == "input_audio":
-        raise UnsupportedParameter(f"Audio input {_NOT_YET}.", param=f"{path}.input_audio")
-    value = part.text if part.type == "text" else part.refusal
-    if value is None:
-        raise InvalidRequest(
-            f"Missing required parameter: '{path}.{part.type}'.",
-            param=f"{path}.{part.type}",
-            code="missing_required_parameter",
-        )
-    return value

@@ -28,7 +28,9 @@ def usage_of(report: UsageReport) -> wire.Usage:
         prompt_tokens=report.prompt_tokens,
         completion_tokens=report.completion_tokens,
         total_tokens=report.prompt_tokens + report.completion_tokens,
-        prompt_tokens_details=wire.PromptTokensDetails(cached_tokens=report.cached_tokens, audio_tokens=0),
+        prompt_tokens_details=wire.PromptTokensDetails(
+            cached_tokens=report.cached_tokens, audio_tokens=report.audio_tokens
+        ),
         completion_tokens_details=wire.CompletionTokensDetails(
             reasoning_tokens=0, audio_tokens=0, accepted_prediction_tokens=0, rejected_prediction_tokens=0
         ),

@@ -12,9 +12,12 @@ import anyio.to_thread
 
 from omnivox.chat.events import Event, Finished, TextDelta, UsageReport
 from omnivox.chat.generate import GenerationJob, generate
+from omnivox.chat.hearing import Hearing
+from omnivox.chat.messages import audio_parts, render
 from omnivox.chat.plan import ChatPlan, build_plan
 from omnivox.chat.prompt import PromptBuilder
 from omnivox.chat.respond import ChoiceResult, ResponseBuilder
+from omnivox.config import AudioSettings
 from omnivox.errors import ContextLengthExceeded, ModelFailure
 from omnivox.protocol.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
 from omnivox.runtimes.catalog import ModelCatalog
@@ -25,20 +28,27 @@ from omnivox.runtimes.worker import JobStream
 class PreparedChat:
     plan: ChatPlan
     prompt: tuple[int, ...]
+    audio_tokens: int  # prompt tokens that stand for audio input (its transcript blocks)
 
 
 class ChatService:
-    def __init__(self, catalog: ModelCatalog, *, max_choices: int = 8) -> None:
+    def __init__(
+        self, catalog: ModelCatalog, *, audio: AudioSettings | None = None, max_choices: int = 8
+    ) -> None:
         self._catalog = catalog
         self._max_choices = max_choices
+        self._hearing = Hearing(catalog.hearing, audio or AudioSettings())
         self._prompts = {m.id: PromptBuilder(m.runtime) for m in catalog.models}
 
     async def prepare(self, request: ChatCompletionRequest) -> PreparedChat:
         plan = build_plan(request, self._catalog, max_choices=self._max_choices)
-        builder = self._prompts[plan.model.id]
-        prompt = await anyio.to_thread.run_sync(builder.tokens, plan.messages)
+        heard = await self._hearing.hear(audio_parts(plan.messages))
+        messages = render(plan.messages, [h.block for h in heard])
+        runtime = plan.model.runtime
+        prompt = await anyio.to_thread.run_sync(self._prompts[plan.model.id].tokens, messages)
         self._check_context(plan, len(prompt))
-        return PreparedChat(plan, tuple(prompt))
+        audio_tokens = sum(len(runtime.tokenize(h.block)) for h in heard)
+        return PreparedChat(plan, tuple(prompt), min(audio_tokens, len(prompt)))
 
     @staticmethod
     def _check_context(plan: ChatPlan, prompt_tokens: int) -> None:
@@ -63,7 +73,9 @@ class ChatService:
         plan = prepared.plan
         ticket = plan.model.worker.admit()
         limit = plan.max_tokens if plan.max_tokens is not None else plan.model.default_max_tokens
-        job = GenerationJob(prepared.prompt, plan.sampling, limit, plan.stop, plan.n, plan.top_logprobs)
+        job = GenerationJob(
+            prepared.prompt, plan.sampling, limit, plan.stop, plan.n, plan.top_logprobs, prepared.audio_tokens
+        )
         return plan.model.worker.submit(functools.partial(generate, plan.model.runtime, job), ticket)
 
     def _builder(self, plan: ChatPlan) -> ResponseBuilder:

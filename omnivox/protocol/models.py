@@ -8,13 +8,13 @@ from pydantic import BaseModel
 
 
 class ModelCard(BaseModel):
-    """OpenAI's Model object, plus `context_window` (tokens, prompt + completion)."""
+    """OpenAI's Model object, plus `context_window` (tokens, prompt + completion) for chat models."""
 
     id: str
     object: Literal["model"] = "model"
     created: int
     owned_by: str
-    context_window: int
+    context_window: int | None = None
 
 
 class ModelList(BaseModel):

@@ -9,12 +9,19 @@ A runtime owns one evaluation state (a KV cache) and is not thread-safe: exactly
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
+
+
+def default_threads() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
 
 #: Next-token logits, shape (n_vocab,), float32, a copy the caller owns.
 Logits = NDArray[np.float32]

@@ -11,7 +11,6 @@ import ctypes
 import functools
 import hashlib
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import numpy as np
 
 from omnivox import __version__
 from omnivox.errors import ModelFailure, ModelLoadError
-from omnivox.runtimes.base import Evaluation, Logits, ModelInfo
+from omnivox.runtimes.base import Evaluation, Logits, ModelInfo, default_threads
 
 log = logging.getLogger("omnivox.llama_cpp")
 
@@ -40,10 +39,6 @@ def _forward_log(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
 def _init_backend() -> None:
     C.llama_log_set(_forward_log, ctypes.c_void_p(0))
     C.llama_backend_init()
-
-
-def _default_threads() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _fingerprint(path: Path) -> str:
@@ -83,7 +78,7 @@ class LlamaCppModel:
             raise ModelLoadError(f"llama.cpp could not load {path} (not a GGUF model it supports?)")
         self._vocab = C.llama_model_get_vocab(self._model)
         self._batch_size = batch_size
-        self._ctx = self._new_context(context_window, threads or _default_threads(), batch_size)
+        self._ctx = self._new_context(context_window, threads or default_threads(), batch_size)
         self._memory = C.llama_get_memory(self._ctx)
         self._n_vocab = int(C.llama_vocab_n_tokens(self._vocab))
         self._tokens: list[int] = []  # the sequence the KV cache holds

