@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import Any
 
 import av
 import numpy as np
+from numpy.typing import NDArray
 
 from omnivox.audio.pcm import Audio, Samples
 
@@ -92,11 +94,13 @@ def decode(data: bytes, declared: str | None, limits: AudioLimits) -> Audio:
 
 
 def _demux(data: bytes, demuxer: str, limits: AudioLimits) -> Audio:
-    with av.open(io.BytesIO(data), format=demuxer, mode="r") as container:
+    # metadata_errors: a tag that is not UTF-8 (a WAV LIST chunk, an MP4 atom) must not stop the decoding
+    with av.open(io.BytesIO(data), format=demuxer, mode="r", metadata_errors="replace") as container:
         if not container.streams.audio:
             raise InvalidAudio("The file has no audio stream.")
         stream = container.streams.audio[0]
-        rate = _check_format(stream.codec_context.sample_rate, stream.codec_context.channels, limits)
+        codec = _codec(stream)
+        rate = _check_format(codec.sample_rate, codec.channels, limits)
         if stream.duration is not None and stream.time_base is not None:
             declared_seconds = float(stream.duration * stream.time_base)
             if declared_seconds > limits.max_seconds * 1.01:
@@ -119,12 +123,23 @@ def _demux(data: bytes, demuxer: str, limits: AudioLimits) -> Audio:
     return Audio(np.clip(samples, -1.0, 1.0, out=samples), rate)
 
 
+def _codec(stream: av.AudioStream) -> av.AudioCodecContext:
+    """The stream's decoder. PyAV gives None where FFmpeg has no decoder for what the header names (an
+    unknown codec tag, or PCM of 0 or 1000 bits per sample)."""
+    codec: av.AudioCodecContext | None = stream.codec_context
+    if codec is None:
+        raise InvalidAudio("The audio codec named in the file is unknown or not supported.")
+    return codec
+
+
 def _check_format(rate: int, channels: int, limits: AudioLimits) -> int:
     if not limits.min_sample_rate <= rate <= limits.max_sample_rate:
         raise InvalidAudio(
             f"Sample rate {rate} Hz is outside {limits.min_sample_rate}-{limits.max_sample_rate} Hz."
         )
-    if not 1 <= channels <= limits.max_channels:
+    if channels < 1:  # FFmpeg leaves the layout empty for 0 channels and for more than it supports
+        raise InvalidAudio(f"The channel count is missing or unusable; 1-{limits.max_channels} are accepted.")
+    if channels > limits.max_channels:
         raise InvalidAudio(f"{channels} channels; at most {limits.max_channels} are accepted.")
     return rate
 
@@ -138,8 +153,8 @@ _SCALE = {np.dtype(np.int16): 32768.0, np.dtype(np.int32): 2147483648.0, np.dtyp
 
 def _mono(frame: av.AudioFrame) -> Samples:
     """One decoded frame as mono float32 (channels averaged)."""
-    array = frame.to_ndarray()
     channels = len(frame.layout.channels)
+    array = _flat(frame, channels)
     array = array.reshape(channels, -1) if frame.format.is_planar else array.reshape(-1, channels).T
     if array.dtype == np.uint8:
         converted = (array.astype(np.float32) - 128.0) / 128.0
@@ -149,3 +164,14 @@ def _mono(frame: av.AudioFrame) -> Samples:
         converted = array.astype(np.float32)
     mono: Samples = converted.mean(axis=0, dtype=np.float32) if channels > 1 else converted[0]
     return mono
+
+
+def _flat(frame: av.AudioFrame, channels: int) -> NDArray[Any]:
+    """The frame's samples as PyAV lays them out. PyAV has no numpy conversion for 64-bit integer PCM
+    (a WAV of 64 bits per sample), so those are read from the planes themselves."""
+    if frame.format.name not in ("s64", "s64p"):
+        return frame.to_ndarray()
+    per_plane = frame.samples * (1 if frame.format.is_planar else channels)
+    return np.concatenate(
+        [np.frombuffer(memoryview(plane), dtype=np.int64)[:per_plane] for plane in frame.planes]
+    )

@@ -31,7 +31,7 @@ def test_any_faster_whisper_folder_by_path(tmp_path: Path, librivox: list[tuple[
 
 
 def test_a_folder_without_weights_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ModelLoadError, match="no model.bin"):
+    with pytest.raises(ModelLoadError, match=r"no model\.bin"):
         load_speech_model(SpeechModelSettings(source=str(tmp_path)), tmp_path)
     with pytest.raises(ModelLoadError, match="unknown backend"):
         load_speech_model(SpeechModelSettings(backend="nope"), tmp_path)
