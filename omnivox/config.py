@@ -27,6 +27,25 @@ OPENAI_CHAT_ALIASES: tuple[str, ...] = (
 #: Model ids that OpenAI clients send for speech-to-text; all resolve to the default speech model.
 OPENAI_SPEECH_ALIASES: tuple[str, ...] = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
 
+#: Model ids that OpenAI clients send for text-to-speech; they all speak with the configured voices.
+OPENAI_TTS_ALIASES: tuple[str, ...] = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
+#: OpenAI's built-in voice names; each maps to a configured voice (`synthesis.voice_map`).
+OPENAI_VOICES: tuple[str, ...] = (
+    "alloy",
+    "ash",
+    "ballad",
+    "coral",
+    "echo",
+    "fable",
+    "nova",
+    "onyx",
+    "sage",
+    "shimmer",
+    "verse",
+    "marin",
+    "cedar",
+)
+
 EMBEDDED_CHAT_MODEL = "smollm2-135m-instruct"
 EMBEDDED_SPEECH_MODEL = "whisper-tiny.en"
 
@@ -76,6 +95,68 @@ class SpeechModelSettings(BaseModel):
     vad: bool = Field(True, description="Trim silence with the Silero voice-activity detector first.")
 
 
+class VoiceSettings(BaseModel):
+    """One voice that can speak answers."""
+
+    id: str = Field(description='The voice id (usable as `voice` or as a custom voice `{"id": ...}`).')
+    backend: str = Field("piper", description="Synthesis runtime (registry key): `piper` or `flite`.")
+    source: str = Field(
+        description="piper: `embedded:en_US-joe-medium` or the path of a Piper `.onnx` voice (its "
+        "`.onnx.json` beside it); flite: the flite voice name (kal, awb, rms, slt)."
+    )
+
+
+def _default_voices() -> list[VoiceSettings]:
+    return [
+        VoiceSettings(id="joe", backend="piper", source="embedded:en_US-joe-medium"),
+        VoiceSettings(id="slt", backend="flite", source="slt"),
+        VoiceSettings(id="rms", backend="flite", source="rms"),
+        VoiceSettings(id="awb", backend="flite", source="awb"),
+    ]
+
+
+DEFAULT_VOICE_MAP: dict[str, str] = {
+    "alloy": "joe",
+    "ash": "rms",
+    "ballad": "awb",
+    "coral": "slt",
+    "echo": "joe",
+    "fable": "awb",
+    "nova": "slt",
+    "onyx": "rms",
+    "sage": "slt",
+    "shimmer": "slt",
+    "verse": "joe",
+    "marin": "slt",
+    "cedar": "rms",
+}
+
+
+class SynthesisSettings(BaseModel):
+    """Speaking: voices, OpenAI's voice names, stored audio answers."""
+
+    voices: list[VoiceSettings] = Field(default_factory=_default_voices, description="Voices to load.")
+    voice_map: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_VOICE_MAP),
+        description="OpenAI voice name -> configured voice id; names left out speak with the first voice.",
+    )
+    audio_expiry_seconds: int = Field(
+        3600, ge=1, description="How long a spoken answer stays retrievable by its audio id."
+    )
+    store: Path = Field(
+        Path("~/.local/share/omnivox/audio.sqlite3"),
+        description="SQLite file of stored spoken answers (kept across restarts until they expire).",
+    )
+
+    @model_validator(mode="after")
+    def _check_voices(self) -> SynthesisSettings:
+        ids = {v.id for v in self.voices}
+        unknown = sorted(v for v in self.voice_map.values() if v not in ids)
+        if unknown:
+            raise ValueError(f"voice_map names voices that are not configured: {unknown}")
+        return self
+
+
 class AudioSettings(BaseModel):
     """Limits on audio input (chat `input_audio` parts and uploaded files)."""
 
@@ -115,6 +196,9 @@ class Settings(BaseSettings):
         "the first of `speech_models`.",
     )
     audio: AudioSettings = Field(default_factory=AudioSettings, description="Audio input limits.")
+    synthesis: SynthesisSettings = Field(
+        default_factory=SynthesisSettings, description="Voices and stored spoken answers."
+    )
     cache_dir: Path = Field(
         Path("~/.cache/omnivox"),
         description="Where derived model files are kept (the joined Whisper base weights).",

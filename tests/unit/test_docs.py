@@ -4,7 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from omnivox.config import AudioSettings, LanguageModelSettings, Settings, SpeechModelSettings
+from omnivox.config import (
+    AudioSettings,
+    LanguageModelSettings,
+    Settings,
+    SpeechModelSettings,
+    SynthesisSettings,
+    VoiceSettings,
+)
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
 
@@ -14,6 +21,8 @@ FIELDS = [
     *LanguageModelSettings.model_fields,
     *SpeechModelSettings.model_fields,
     *AudioSettings.model_fields,
+    *SynthesisSettings.model_fields,
+    *VoiceSettings.model_fields,
 ]
 
 

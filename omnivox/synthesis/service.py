@@ -1,0 +1,104 @@
+"""/v1/audio/speech, orchestrated: check the request, cut the input into speakable pieces, speak them on
+the voice's worker, encode as the audio is produced. The first bytes leave after the first piece."""
+
+from __future__ import annotations
+
+import base64
+import math
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+from omnivox.audio.encode import StreamEncoder
+from omnivox.audio.pcm import Audio
+from omnivox.config import OPENAI_TTS_ALIASES
+from omnivox.errors import ModelNotFound
+from omnivox.protocol.speech import SpeechAudioDelta, SpeechAudioDone, SpeechRequest, SpeechUsage
+from omnivox.runtimes.catalog import ModelCatalog, ServedVoice
+from omnivox.runtimes.synthesis import SpeechSynthesizer
+from omnivox.synthesis.segmenter import Segmenter, speakable
+
+#: omnivox's accounting of spoken audio in tokens (OpenAI's audio models bill by audio tokens too).
+AUDIO_TOKENS_PER_SECOND = 10
+
+
+def audio_tokens(seconds: float) -> int:
+    return math.ceil(seconds * AUDIO_TOKENS_PER_SECOND)
+
+
+def pieces_of(text: str) -> list[str]:
+    """`text` cut where a speaker would breathe, markup removed, empty pieces dropped."""
+    segmenter = Segmenter()
+    cut = segmenter.feed(text) + segmenter.flush()
+    return [spoken for piece in cut if (spoken := speakable(piece).strip())]
+
+
+def speak(voice: SpeechSynthesizer, pieces: Iterator[str] | list[str], speed: float) -> Iterator[Audio]:
+    for piece in pieces:
+        yield from voice.synthesize(piece, speed=speed)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedSpeech:
+    request: SpeechRequest
+    voice: ServedVoice
+    pieces: tuple[str, ...]
+
+
+class SpeechService:
+    def __init__(self, catalog: ModelCatalog) -> None:
+        self._catalog = catalog
+
+    def prepare(self, request: SpeechRequest) -> PreparedSpeech:
+        if request.model not in OPENAI_TTS_ALIASES:
+            raise ModelNotFound(
+                f"The model `{request.model}` does not exist; text-to-speech models: "
+                f"{', '.join(OPENAI_TTS_ALIASES)}.",
+                param="model",
+            )
+        voice = self._catalog.resolve_voice(request.voice, param="voice")
+        return PreparedSpeech(request, voice, tuple(pieces_of(request.input)) or (request.input.strip(),))
+
+    def _encoded(self, prepared: PreparedSpeech, cancelled: threading.Event) -> Iterator[bytes | float]:
+        """On the voice's worker: encoded bytes as they are ready, then the seconds spoken."""
+        encoder = StreamEncoder(prepared.request.response_format)
+        seconds = 0.0
+        for audio in speak(prepared.voice.runtime, list(prepared.pieces), prepared.request.speed):
+            if cancelled.is_set():
+                return
+            seconds += audio.duration
+            if data := encoder.push(audio):
+                yield data
+        if tail := encoder.finish():
+            yield tail
+        yield seconds
+
+    def audio(self, prepared: PreparedSpeech) -> AsyncIterator[bytes]:
+        """Admits and starts now (503 here when the voice is busy); the file's bytes as produced."""
+        worker = prepared.voice.worker
+        items = worker.submit(lambda cancelled: self._encoded(prepared, cancelled), worker.admit())
+
+        async def data() -> AsyncIterator[bytes]:
+            async for item in items:
+                if isinstance(item, bytes):
+                    yield item
+
+        return data()
+
+    def events(self, prepared: PreparedSpeech) -> AsyncIterator[SpeechAudioDelta | SpeechAudioDone]:
+        worker = prepared.voice.worker
+        items = worker.submit(lambda cancelled: self._encoded(prepared, cancelled), worker.admit())
+        input_tokens = len(prepared.request.input.split())
+
+        async def events() -> AsyncIterator[SpeechAudioDelta | SpeechAudioDone]:
+            async for item in items:
+                if isinstance(item, bytes):
+                    yield SpeechAudioDelta(type="speech.audio.delta", audio=base64.b64encode(item).decode())
+                else:
+                    output = audio_tokens(item)
+                    usage = SpeechUsage(
+                        input_tokens=input_tokens, output_tokens=output, total_tokens=input_tokens + output
+                    )
+                    yield SpeechAudioDone(type="speech.audio.done", usage=usage)
+
+        return events()
