@@ -1,16 +1,24 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from omnivox.api.app import create_app
-from omnivox.config import OPENAI_CHAT_ALIASES, OPENAI_SPEECH_ALIASES, LanguageModelSettings, Settings
-from omnivox.runtimes.catalog import ModelCatalog, ServedModel, ServedSpeechModel
+from omnivox.config import (
+    DEFAULT_VOICE_MAP,
+    OPENAI_CHAT_ALIASES,
+    OPENAI_SPEECH_ALIASES,
+    LanguageModelSettings,
+    Settings,
+)
+from omnivox.runtimes.catalog import ModelCatalog, ServedModel, ServedSpeechModel, ServedVoice
 from omnivox.runtimes.speech import SpeechRecognizer
+from omnivox.runtimes.synthesis import SpeechSynthesizer
 from omnivox.runtimes.worker import ModelWorker
 from tests.support.fakes import FakeLanguageModel
 from tests.support.server import live_server
@@ -25,12 +33,18 @@ def serve_fake(
     model: FakeLanguageModel | None = None,
     *,
     speech: Sequence[SpeechRecognizer] = (),
+    voices: Mapping[str, SpeechSynthesizer] | None = None,
     max_pending: int = 8,
     **settings: Any,
 ) -> Iterator[tuple[str, FakeLanguageModel]]:
-    """A live server on loopback whose language model is a fake (and whose speech recognisers are the
-    given ones, the first under the OpenAI aliases); yields (base_url, fake)."""
+    """A live server on loopback whose language model is a fake, with the given speech recognisers (the
+    first under the OpenAI aliases) and voices (mapped from OpenAI's names as configured by default);
+    spoken answers are stored in a temporary SQLite file. Yields (base_url, fake)."""
     fake = model or FakeLanguageModel()
+    voices = voices or {}
+    served_voices = [
+        ServedVoice(name, v, ModelWorker(f"voice-{name}", max_pending)) for name, v in voices.items()
+    ]
     recognizers = [
         ServedSpeechModel(
             f"{SPEECH_ID}-{i}" if i else SPEECH_ID,
@@ -41,14 +55,28 @@ def serve_fake(
         for i, runtime in enumerate(speech)
     ]
     served = ServedModel(FAKE_ID, fake, ModelWorker(FAKE_ID, max_pending), aliases=OPENAI_CHAT_ALIASES)
-    catalog = ModelCatalog([served], recognizers)
-    app = create_app(Settings(models=[LanguageModelSettings(id=FAKE_ID)], **settings), catalog=catalog)
-    try:
-        with live_server(app) as url:
-            yield url, fake
-    finally:  # the recognisers are shared between tests: stop only the workers made here
-        for worker in [served.worker, *(r.worker for r in recognizers)]:
-            worker.shutdown()
+    voice_map = {k: v for k, v in DEFAULT_VOICE_MAP.items() if v in voices}
+    catalog = ModelCatalog([served], recognizers, served_voices, voice_map)
+    with tempfile.TemporaryDirectory(prefix="omnivox-test-") as folder:
+        settings.setdefault(
+            "synthesis",
+            {
+                "store": str(Path(folder) / "audio.sqlite3"),
+                "voice_map": voice_map,
+                "voices": [{"id": name, "source": name} for name in voices],
+            },
+        )
+        app = create_app(Settings(models=[LanguageModelSettings(id=FAKE_ID)], **settings), catalog=catalog)
+        try:
+            with live_server(app) as url:
+                yield url, fake
+        finally:  # the runtimes are shared between tests: stop only the workers made here
+            for worker in [
+                served.worker,
+                *(r.worker for r in recognizers),
+                *(v.worker for v in served_voices),
+            ]:
+                worker.shutdown()
 
 
 @pytest.fixture
@@ -76,3 +104,18 @@ def librivox() -> list[tuple[Path, str]]:
         words, _, clip = line.rpartition("(")
         references[clip.rstrip(")").strip()] = words.replace("<s>", "").replace("</s>", "").strip()
     return [(LIBRIVOX / f"{clip}.wav", text) for clip, text in sorted(references.items())]
+
+
+@pytest.fixture(scope="session")
+def voices() -> dict[str, SpeechSynthesizer]:
+    """The four default voices (Piper joe, flite slt, rms, awb), loaded once for the session."""
+    from omnivox.config import VoiceSettings
+    from omnivox.runtimes.registry import load_voice
+
+    return {
+        "joe": load_voice(VoiceSettings(id="joe", backend="piper", source="embedded:en_US-joe-medium")),
+        **{
+            name: load_voice(VoiceSettings(id=name, backend="flite", source=name))
+            for name in ("slt", "rms", "awb")
+        },
+    }

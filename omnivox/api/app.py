@@ -14,8 +14,10 @@ from omnivox.api.errors import install_error_handlers
 from omnivox.api.routes import audio, chat, health, models, speech
 from omnivox.api.state import Services
 from omnivox.chat.service import ChatService
+from omnivox.chat.speaking import Speaker
 from omnivox.config import Settings
 from omnivox.runtimes.catalog import ModelCatalog
+from omnivox.storage.audio_store import SQLiteAudioStore
 from omnivox.synthesis.service import SpeechService
 from omnivox.transcription.service import TranscriptionService
 
@@ -26,16 +28,19 @@ def create_app(settings: Settings, catalog: ModelCatalog | None = None) -> FastA
         loaded = (
             catalog if catalog is not None else await anyio.to_thread.run_sync(ModelCatalog.load, settings)
         )
+        store = SQLiteAudioStore(settings.synthesis.store)
+        speaker = Speaker(store, settings.synthesis.audio_expiry_seconds)
         app.state.services = Services(
             settings=settings,
             catalog=loaded,
-            chat=ChatService(loaded, audio=settings.audio, max_choices=settings.max_choices),
+            chat=ChatService(loaded, speaker, audio=settings.audio, max_choices=settings.max_choices),
             transcription=TranscriptionService(loaded, settings.audio),
             speech=SpeechService(loaded),
         )
         try:
             yield
         finally:
+            store.close()
             if catalog is None:
                 loaded.close()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +37,15 @@ class AudioPart:
     format: str
 
 
-Piece = str | AudioPart
+@dataclass(frozen=True, slots=True)
+class AudioRef:
+    """An earlier spoken answer, by its audio id: the model reads its transcript."""
+
+    path: str  # messages[i].audio.id
+    id: str
+
+
+Piece = str | AudioPart | AudioRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +63,15 @@ def audio_parts(messages: Sequence[PlannedMessage]) -> list[AudioPart]:
     return [p for m in messages for p in m.content if isinstance(p, AudioPart)]
 
 
-def render(messages: Sequence[PlannedMessage], heard: Sequence[str]) -> list[dict[str, Any]]:
-    """Template-ready messages; audio part n becomes `heard[n - 1]` on lines of its own."""
+def audio_refs(messages: Sequence[PlannedMessage]) -> list[AudioRef]:
+    return [p for m in messages for p in m.content if isinstance(p, AudioRef)]
+
+
+def render(
+    messages: Sequence[PlannedMessage], heard: Sequence[str], recalled: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """Template-ready messages: audio part n becomes `heard[n - 1]` on lines of its own; an earlier
+    spoken answer becomes its transcript `recalled[id]`."""
     out = []
     for message in messages:
         text = ""
@@ -64,6 +79,8 @@ def render(messages: Sequence[PlannedMessage], heard: Sequence[str]) -> list[dic
             if isinstance(piece, AudioPart):
                 block = heard[piece.number - 1]
                 text += ("\n" if text and not text[-1].isspace() else "") + block + "\n"
+            elif isinstance(piece, AudioRef):
+                text += recalled[piece.id]
             else:
                 text += piece
         out.append({**message.fields, "content": text.rstrip("\n") if message.content else text})
@@ -80,8 +97,8 @@ class _Counter:
 
 
 def _plan_message(message: ChatMessage, path: str, counter: _Counter) -> PlannedMessage:
-    if message.audio is not None:
-        raise UnsupportedParameter(f"Assistant audio references {NOT_YET}.", param=f"{path}.audio")
+    if message.audio is not None and message.role != "assistant":
+        raise InvalidRequest("Only `assistant` messages refer to earlier audio.", param=f"{path}.audio")
     if message.function_call is not None:
         raise UnsupportedParameter(f"`function_call` messages {NOT_YET}.", param=f"{path}.function_call")
     fields: dict[str, Any] = {"role": _TEMPLATE_ROLE.get(message.role, message.role)}
@@ -106,6 +123,8 @@ def _plan_message(message: ChatMessage, path: str, counter: _Counter) -> Planned
 
 def _content(message: ChatMessage, path: str, counter: _Counter) -> tuple[Piece, ...]:
     content = message.content
+    if message.audio is not None:  # the spoken answer stands for the content
+        return (AudioRef(f"{path}.audio.id", message.audio.id),)
     if content is None:
         if message.role == "assistant" and (message.tool_calls or message.refusal is not None):
             return (message.refusal or "",)

@@ -13,10 +13,18 @@ from dataclasses import dataclass
 from omnivox.chat.messages import NOT_FOR_THIS_MODEL, NOT_YET, PlannedMessage, plan_messages
 from omnivox.errors import InvalidRequest, UnsupportedParameter
 from omnivox.protocol.chat import ChatCompletionRequest
-from omnivox.runtimes.catalog import ModelCatalog, ServedModel
+from omnivox.runtimes.catalog import ModelCatalog, ServedModel, ServedVoice
 from omnivox.sampling.sampler import SamplingParams
 
 MAX_STOP_SEQUENCES = 4
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechPlan:
+    """The answer is also spoken: by this voice, encoded in this format."""
+
+    voice: ServedVoice
+    format: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +40,7 @@ class ChatPlan:
     top_logprobs: int | None  # None: no logprobs
     stream: bool
     include_usage: bool
+    speech: SpeechPlan | None  # None: text only
 
 
 def build_plan(request: ChatCompletionRequest, catalog: ModelCatalog, *, max_choices: int) -> ChatPlan:
@@ -57,7 +66,31 @@ def build_plan(request: ChatCompletionRequest, catalog: ModelCatalog, *, max_cho
         top_logprobs=(request.top_logprobs or 0) if request.logprobs else None,
         stream=bool(request.stream),
         include_usage=_include_usage(request),
+        speech=_speech(request, catalog),
     )
+
+
+def _speech(request: ChatCompletionRequest, catalog: ModelCatalog) -> SpeechPlan | None:
+    modalities = request.modalities or ["text"]
+    for i, modality in enumerate(modalities):
+        if modality not in ("text", "audio"):
+            raise InvalidRequest(f"Unknown modality {modality!r}.", param=f"modalities[{i}]")
+    if "audio" not in modalities:
+        if request.audio is not None:
+            raise InvalidRequest('`audio` requires `modalities` to include "audio".', param="audio")
+        return None
+    if request.audio is None:
+        raise InvalidRequest(
+            "Audio output requires the `audio` parameter (voice and format).",
+            param="audio",
+            code="missing_required_parameter",
+        )
+    if request.stream and request.audio.format != "pcm16":
+        raise InvalidRequest("Streamed audio output must use format pcm16.", param="audio.format")
+    if (request.n or 1) > 1:
+        raise InvalidRequest("Audio output supports one choice (`n` = 1).", param="n")
+    voice = catalog.resolve_voice(request.audio.voice, param="audio.voice")
+    return SpeechPlan(voice, request.audio.format)
 
 
 def _or(value: float | None, default: float) -> float:
@@ -130,12 +163,6 @@ def _refuse_unsupported(request: ChatCompletionRequest) -> None:
     for param, refused, why in _REFUSALS:
         if refused(request):
             raise UnsupportedParameter(f"Unsupported parameter: '{param}' {why}.", param=param)
-    if request.modalities is not None:
-        for i, modality in enumerate(request.modalities):
-            if modality not in ("text", "audio"):
-                raise InvalidRequest(f"Unknown modality {modality!r}.", param=f"modalities[{i}]")
-            if modality == "audio":
-                raise UnsupportedParameter(f"Audio output {NOT_YET}.", param=f"modalities[{i}]")
     if request.top_logprobs is not None and not request.logprobs:
         raise InvalidRequest("`top_logprobs` requires `logprobs` to be true.", param="top_logprobs")
     if request.tool_choice is not None and not request.tools:
@@ -150,7 +177,6 @@ def _refuse_unsupported(request: ChatCompletionRequest) -> None:
 
 _Check = Callable[[ChatCompletionRequest], bool]
 _REFUSALS: tuple[tuple[str, _Check, str], ...] = (
-    ("audio", lambda r: r.audio is not None, NOT_YET),
     ("tools", lambda r: bool(r.tools), NOT_YET),
     ("functions", lambda r: r.functions is not None, NOT_YET),
     ("function_call", lambda r: r.function_call is not None, NOT_YET),

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from omnivox.chat.events import TokenLogprob, UsageReport
+from omnivox.chat.speaking import SpokenAnswer
 from omnivox.protocol import chat as wire
 from omnivox.protocol.chat import FinishReason
+from omnivox.synthesis.service import audio_tokens
 
 SERVICE_TIER = "default"
 
@@ -21,20 +24,41 @@ class ChoiceResult:
     text: str = ""
     finish_reason: FinishReason = "stop"
     logprobs: list[TokenLogprob] | None = None  # None unless requested
+    audio: SpokenAnswer | None = None  # the spoken answer, when audio output was asked for
 
 
-def usage_of(report: UsageReport) -> wire.Usage:
+def usage_of(report: UsageReport, output_audio_tokens: int = 0) -> wire.Usage:
+    """Usage; a spoken answer adds its audio tokens (omnivox.synthesis.service.audio_tokens) to the
+    completion tokens, beside the text tokens the model generated."""
+    completion = report.completion_tokens + output_audio_tokens
     return wire.Usage(
         prompt_tokens=report.prompt_tokens,
-        completion_tokens=report.completion_tokens,
-        total_tokens=report.prompt_tokens + report.completion_tokens,
+        completion_tokens=completion,
+        total_tokens=report.prompt_tokens + completion,
         prompt_tokens_details=wire.PromptTokensDetails(
             cached_tokens=report.cached_tokens, audio_tokens=report.audio_tokens
         ),
         completion_tokens_details=wire.CompletionTokensDetails(
-            reasoning_tokens=0, audio_tokens=0, accepted_prediction_tokens=0, rejected_prediction_tokens=0
+            reasoning_tokens=0,
+            audio_tokens=output_audio_tokens,
+            text_tokens=report.completion_tokens,
+            accepted_prediction_tokens=0,
+            rejected_prediction_tokens=0,
         ),
     )
+
+
+def message_of(choice: ChoiceResult) -> wire.ResponseMessage:
+    if choice.audio is None:
+        return wire.ResponseMessage(role="assistant", content=choice.text, refusal=None, annotations=[])
+    spoken = choice.audio
+    audio = wire.MessageAudio(
+        id=spoken.id,
+        data=base64.b64encode(spoken.data).decode(),
+        expires_at=spoken.expires_at,
+        transcript=spoken.transcript,
+    )
+    return wire.ResponseMessage(role="assistant", content=None, refusal=None, annotations=[], audio=audio)
 
 
 def logprobs_of(entries: Sequence[TokenLogprob] | None) -> wire.ChoiceLogprobs | None:
@@ -66,6 +90,10 @@ class ResponseBuilder:
         self._fingerprint = fingerprint
         self._include_usage = include_usage
 
+    @property
+    def include_usage(self) -> bool:
+        return self._include_usage
+
     def completion(self, choices: Sequence[ChoiceResult], usage: UsageReport) -> wire.ChatCompletion:
         return wire.ChatCompletion(
             id=self.id,
@@ -75,15 +103,13 @@ class ResponseBuilder:
             choices=[
                 wire.Choice(
                     index=i,
-                    message=wire.ResponseMessage(
-                        role="assistant", content=c.text, refusal=None, annotations=[]
-                    ),
+                    message=message_of(c),
                     logprobs=logprobs_of(c.logprobs),
                     finish_reason=c.finish_reason,
                 )
                 for i, c in enumerate(choices)
             ],
-            usage=usage_of(usage),
+            usage=usage_of(usage, sum(audio_tokens(c.audio.seconds) for c in choices if c.audio)),
             service_tier=SERVICE_TIER,
             system_fingerprint=self._fingerprint,
         )
@@ -121,5 +147,18 @@ class ResponseBuilder:
             [wire.ChunkChoice(index=index, delta=wire.Delta(), logprobs=None, finish_reason=reason)]
         )
 
-    def usage_chunk(self, report: UsageReport) -> wire.ChatCompletionChunk:
-        return self._chunk([], usage_of(report))
+    def usage_chunk(self, report: UsageReport, output_audio_tokens: int = 0) -> wire.ChatCompletionChunk:
+        return self._chunk([], usage_of(report, output_audio_tokens))
+
+    def audio_start_chunk(self, audio_id: str) -> wire.ChatCompletionChunk:
+        """First chunk of a spoken answer: the role, no text content, the audio id."""
+        delta = wire.Delta(role="assistant", content=None, refusal=None, audio=wire.DeltaAudio(id=audio_id))
+        return self._chunk([wire.ChunkChoice(index=0, delta=delta, logprobs=None, finish_reason=None)])
+
+    def audio_chunk(
+        self, *, transcript: str | None = None, data: str | None = None, expires_at: int | None = None
+    ) -> wire.ChatCompletionChunk:
+        fields = {"transcript": transcript, "data": data, "expires_at": expires_at}
+        audio = wire.DeltaAudio(**{k: v for k, v in fields.items() if v is not None})
+        delta = wire.Delta(audio=audio)
+        return self._chunk([wire.ChunkChoice(index=0, delta=delta, logprobs=None, finish_reason=None)])

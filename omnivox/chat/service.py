@@ -13,10 +13,12 @@ import anyio.to_thread
 from omnivox.chat.events import Event, Finished, TextDelta, UsageReport
 from omnivox.chat.generate import GenerationJob, generate
 from omnivox.chat.hearing import Hearing
-from omnivox.chat.messages import audio_parts, render
+from omnivox.chat.messages import audio_parts, audio_refs, render
 from omnivox.chat.plan import ChatPlan, build_plan
 from omnivox.chat.prompt import PromptBuilder
 from omnivox.chat.respond import ChoiceResult, ResponseBuilder
+from omnivox.chat.speaking import Speaker
+from omnivox.chat.streaming import spoken_chunks, text_chunks
 from omnivox.config import AudioSettings
 from omnivox.errors import ContextLengthExceeded, ModelFailure
 from omnivox.protocol.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
@@ -33,17 +35,24 @@ class PreparedChat:
 
 class ChatService:
     def __init__(
-        self, catalog: ModelCatalog, *, audio: AudioSettings | None = None, max_choices: int = 8
+        self,
+        catalog: ModelCatalog,
+        speaker: Speaker,
+        *,
+        audio: AudioSettings | None = None,
+        max_choices: int = 8,
     ) -> None:
         self._catalog = catalog
+        self._speaker = speaker
         self._max_choices = max_choices
         self._hearing = Hearing(catalog.hearing, audio or AudioSettings())
         self._prompts = {m.id: PromptBuilder(m.runtime) for m in catalog.models}
 
     async def prepare(self, request: ChatCompletionRequest) -> PreparedChat:
         plan = build_plan(request, self._catalog, max_choices=self._max_choices)
+        recalled = await self._speaker.recall(audio_refs(plan.messages))
         heard = await self._hearing.hear(audio_parts(plan.messages))
-        messages = render(plan.messages, [h.block for h in heard])
+        messages = render(plan.messages, [h.block for h in heard], recalled)
         runtime = plan.model.runtime
         prompt = await anyio.to_thread.run_sync(self._prompts[plan.model.id].tokens, messages)
         self._check_context(plan, len(prompt))
@@ -100,26 +109,15 @@ class ChatService:
                 usage = event
         if usage is None:
             raise ModelFailure("The generation ended without a result.")
+        if plan.speech is not None:
+            spoken = await self._speaker.speak(plan.speech, choices[0].text)
+            choices[0].audio = spoken
         return self._builder(plan).completion(choices, usage)
 
     def stream(self, prepared: PreparedChat) -> AsyncIterator[ChatCompletionChunk]:
         """Admits and submits now (errors raise here, before streaming); chunks come as generated."""
         events = self._start(prepared)
-        return self._chunks(prepared.plan, events)
-
-    async def _chunks(self, plan: ChatPlan, events: JobStream[Event]) -> AsyncIterator[ChatCompletionChunk]:
-        builder = self._builder(plan)
-        started: set[int] = set()
-        try:
-            async for event in events:
-                if isinstance(event, TextDelta | Finished) and event.index not in started:
-                    started.add(event.index)
-                    yield builder.role_chunk(event.index)
-                if isinstance(event, TextDelta):
-                    yield builder.text_chunk(event.index, event.text, event.logprobs)
-                elif isinstance(event, Finished):
-                    yield builder.finish_chunk(event.index, event.reason)
-                elif plan.include_usage:
-                    yield builder.usage_chunk(event)
-        finally:
-            events.cancel()
+        builder = self._builder(prepared.plan)
+        if prepared.plan.speech is not None:
+            return spoken_chunks(prepared.plan.speech, events, builder, self._speaker)
+        return text_chunks(prepared.plan, events, builder)

@@ -37,13 +37,25 @@ class ContentPart(_Strict):
     refusal: str | None = None
 
 
+class AudioReference(_Strict):
+    id: str
+
+
+AudioFormat = Literal["wav", "aac", "mp3", "flac", "opus", "pcm16"]
+
+
+class AudioOutput(_Strict):
+    voice: str | dict[str, Any]
+    format: AudioFormat
+
+
 class ChatMessage(_Strict):
     role: Role
     content: str | list[ContentPart] | None = None
     name: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
     tool_call_id: str | None = None
-    audio: dict[str, Any] | None = None
+    audio: AudioReference | None = None
     refusal: str | None = None
     function_call: dict[str, Any] | None = None
 
@@ -79,7 +91,7 @@ class ChatCompletionRequest(_Strict):
     functions: list[dict[str, Any]] | None = None
     function_call: str | dict[str, Any] | None = None
     modalities: list[str] | None = None
-    audio: dict[str, Any] | None = None
+    audio: AudioOutput | None = None
     prediction: dict[str, Any] | None = None
     web_search_options: dict[str, Any] | None = None
     reasoning_effort: str | None = None
@@ -110,6 +122,7 @@ class PromptTokensDetails(_Out):
 class CompletionTokensDetails(_Out):
     reasoning_tokens: int = 0
     audio_tokens: int = 0
+    text_tokens: int = 0
     accepted_prediction_tokens: int = 0
     rejected_prediction_tokens: int = 0
 
@@ -140,11 +153,19 @@ class ChoiceLogprobs(_Out):
     refusal: list[TokenLogprob] | None
 
 
+class MessageAudio(_Out):
+    id: str
+    data: str  # base64 of the whole answer in the requested format
+    expires_at: int
+    transcript: str
+
+
 class ResponseMessage(_Out):
     role: Literal["assistant"] = "assistant"
     content: str | None
     refusal: str | None
     annotations: list[dict[str, Any]]
+    audio: MessageAudio | None = None
 
 
 class Choice(_Out):
@@ -165,10 +186,21 @@ class ChatCompletion(_Out):
     system_fingerprint: str
 
 
+class DeltaAudio(_Out):
+    """A piece of a streamed spoken answer: the id first, then transcript and pcm16 data pieces, then
+    `expires_at` last (only the fields set are sent)."""
+
+    id: str | None = None
+    transcript: str | None = None
+    data: str | None = None
+    expires_at: int | None = None
+
+
 class Delta(_Out):
     role: Literal["assistant"] | None = None
     content: str | None = None
     refusal: str | None = None
+    audio: DeltaAudio | None = None
 
 
 class ChunkChoice(_Out):

@@ -1,0 +1,144 @@
+"""Speaking a chat answer: the whole text at once, or piece by piece while the model is still writing.
+
+Text is cut into speakable pieces (omnivox.synthesis.segmenter); each piece is spoken on the voice's
+worker thread while the language model's worker goes on generating, so the first words are heard long
+before the answer is complete. The transcript is exactly what was spoken: the pieces, markup removed,
+joined by spaces. The spoken answer is stored under its audio id until it expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import secrets
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import anyio.to_thread
+import numpy as np
+
+from omnivox.audio.encode import encode, pcm16
+from omnivox.audio.pcm import Audio
+from omnivox.chat.messages import AudioRef
+from omnivox.chat.plan import SpeechPlan
+from omnivox.errors import InvalidRequest
+from omnivox.runtimes.synthesis import SpeechSynthesizer
+from omnivox.storage.audio_store import AudioStore, StoredAudio
+from omnivox.synthesis.segmenter import Segmenter, speakable
+from omnivox.synthesis.service import pieces_of, speak
+
+
+@dataclass(frozen=True, slots=True)
+class SpokenAnswer:
+    id: str
+    transcript: str
+    data: bytes  # the whole answer in the requested format
+    expires_at: int
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class SpokenText:
+    """Streaming: the transcript of the piece about to be heard (with its leading space)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class SpokenAudio:
+    """Streaming: pcm16 (24 kHz mono) of the current piece."""
+
+    pcm: bytes
+    seconds: float
+
+
+def _joined(chunks: list[Audio]) -> Audio:
+    if not chunks:
+        return Audio(np.zeros(0, dtype=np.float32), 24_000)
+    rate = chunks[0].sample_rate
+    return Audio(np.concatenate([c.resampled(rate).samples for c in chunks]), rate)
+
+
+def _speak_piece(voice: SpeechSynthesizer, piece: str, cancelled: threading.Event) -> Iterator[Audio]:
+    """One piece, spoken on the voice's worker; stops between chunks when the client has gone."""
+    for audio in speak(voice, [piece], 1.0):
+        if cancelled.is_set():
+            return
+        yield audio
+
+
+class Speaker:
+    def __init__(self, store: AudioStore, expiry_seconds: int) -> None:
+        self._store = store
+        self._expiry = expiry_seconds
+
+    @staticmethod
+    def new_id() -> str:
+        return f"audio_{secrets.token_hex(12)}"
+
+    def expires_at(self) -> int:
+        return int(time.time()) + self._expiry
+
+    async def recall(self, refs: list[AudioRef]) -> dict[str, str]:
+        """Transcripts of earlier spoken answers; an unknown or expired id is a 400 naming it."""
+        recalled = {}
+        for ref in refs:
+            stored = await anyio.to_thread.run_sync(self._store.get, ref.id)
+            if stored is None:
+                raise InvalidRequest(f"Audio {ref.id!r} is unknown or has expired.", param=ref.path)
+            recalled[ref.id] = stored.transcript
+        return recalled
+
+    async def speak(self, speech: SpeechPlan, text: str) -> SpokenAnswer:
+        """The whole answer, spoken, encoded and stored."""
+        pieces = pieces_of(text)
+        voice = speech.voice
+
+        def synthesize() -> tuple[bytes, float]:
+            audio = _joined(list(speak(voice.runtime, pieces, 1.0)))
+            return encode(audio, speech.format), audio.duration
+
+        data, seconds = await voice.worker.run(synthesize, voice.worker.admit())
+        answer = SpokenAnswer(self.new_id(), " ".join(pieces), data, self.expires_at(), seconds)
+        await self.keep(answer, speech.format)
+        return answer
+
+    async def keep(self, answer: SpokenAnswer, fmt: str) -> None:
+        stored = StoredAudio(answer.id, answer.transcript, fmt, answer.data, answer.expires_at)
+        await anyio.to_thread.run_sync(self._store.put, stored)
+
+    async def stream(
+        self, speech: SpeechPlan, texts: AsyncIterator[str]
+    ) -> AsyncIterator[SpokenText | SpokenAudio]:
+        """Speak `texts` as they arrive; the text side runs ahead in a task of its own."""
+        pieces: asyncio.Queue[str | None] = asyncio.Queue()
+        cutting = asyncio.create_task(self._cut(texts, pieces))
+        voice = speech.voice
+        first = True
+        try:
+            while (piece := await pieces.get()) is not None:
+                yield SpokenText(piece if first else " " + piece)
+                first = False
+                job = functools.partial(_speak_piece, voice.runtime, piece)
+                spoken = voice.worker.submit(job, voice.worker.admit())
+                async for audio in spoken:
+                    yield SpokenAudio(pcm16(audio), audio.duration)
+            await cutting  # raises what the text side raised
+        finally:
+            cutting.cancel()
+
+    @staticmethod
+    async def _cut(texts: AsyncIterator[str], pieces: asyncio.Queue[str | None]) -> None:
+        segmenter = Segmenter()
+        try:
+            async for text in texts:
+                for piece in segmenter.feed(text):
+                    if spoken := speakable(piece).strip():
+                        await pieces.put(spoken)
+            for piece in segmenter.flush():
+                if spoken := speakable(piece).strip():
+                    await pieces.put(spoken)
+        finally:
+            await pieces.put(None)
