@@ -65,11 +65,12 @@ class Segmenter:
                 return self._with_spaces(i + 1)
         return None
 
-    def _with_spaces(self, end: int) -> int:
-        """Extend a cut over the whitespace after it, when that whitespace is complete."""
+    def _with_spaces(self, end: int) -> int | None:
+        """Extend a cut over the whitespace after it; None while that whitespace may go on (it reaches the
+        end of the buffer), so that the pieces do not depend on how the text was chunked."""
         while end < len(self._buffer) and self._buffer[end] in " \t":
             end += 1
-        return end
+        return end if end < len(self._buffer) else None
 
     @staticmethod
     def _no_sentence_end(before: str) -> bool:

@@ -9,10 +9,12 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
-from omnivox.audio.encode import StreamEncoder
+import numpy as np
+
+from omnivox.audio.encode import OUTPUT_RATE, StreamEncoder
 from omnivox.audio.pcm import Audio
 from omnivox.config import OPENAI_TTS_ALIASES
-from omnivox.errors import ModelNotFound
+from omnivox.errors import InvalidRequest, ModelNotFound
 from omnivox.protocol.speech import SpeechAudioDelta, SpeechAudioDone, SpeechRequest, SpeechUsage
 from omnivox.runtimes.catalog import ModelCatalog, ServedVoice
 from omnivox.runtimes.synthesis import SpeechSynthesizer
@@ -20,6 +22,8 @@ from omnivox.synthesis.segmenter import Segmenter, speakable
 
 #: omnivox's accounting of spoken audio in tokens (OpenAI's audio models bill by audio tokens too).
 AUDIO_TOKENS_PER_SECOND = 10
+#: What a response holds when its voice produced no samples at all (for "-", say): a playable file.
+SILENCE = Audio(np.zeros(OUTPUT_RATE // 10, dtype=np.float32), OUTPUT_RATE)
 
 
 def audio_tokens(seconds: float) -> int:
@@ -36,6 +40,17 @@ def pieces_of(text: str) -> list[str]:
 def speak(voice: SpeechSynthesizer, pieces: Iterator[str] | list[str], speed: float) -> Iterator[Audio]:
     for piece in pieces:
         yield from voice.synthesize(piece, speed=speed)
+
+
+def never_silent(chunks: Iterator[Audio]) -> Iterator[Audio]:
+    """`chunks`, then a moment of silence if they held no samples: an encoder fed nothing writes no
+    header, and a 0-byte "file" is not one."""
+    empty = True
+    for chunk in chunks:
+        empty = empty and chunk.samples.size == 0
+        yield chunk
+    if empty:
+        yield SILENCE
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +71,8 @@ class SpeechService:
                 f"{', '.join(OPENAI_TTS_ALIASES)}.",
                 param="model",
             )
+        if not request.input.strip():
+            raise InvalidRequest("The input holds only whitespace: there is nothing to speak.", param="input")
         voice = self._catalog.resolve_voice(request.voice, param="voice")
         return PreparedSpeech(request, voice, tuple(pieces_of(request.input)) or (request.input.strip(),))
 
@@ -63,7 +80,8 @@ class SpeechService:
         """On the voice's worker: encoded bytes as they are ready, then the seconds spoken."""
         encoder = StreamEncoder(prepared.request.response_format)
         seconds = 0.0
-        for audio in speak(prepared.voice.runtime, list(prepared.pieces), prepared.request.speed):
+        spoken = speak(prepared.voice.runtime, list(prepared.pieces), prepared.request.speed)
+        for audio in never_silent(spoken):
             if cancelled.is_set():
                 return
             seconds += audio.duration

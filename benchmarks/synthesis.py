@@ -1,0 +1,222 @@
+"""Speech synthesis through the omnivox server against Piper driven directly, same voice, same text.
+
+    .venv/bin/python -m benchmarks.synthesis [--runs 5]
+
+The text is a five-sentence paragraph; the voice is the embedded Piper en_US-joe-medium (`alloy`).
+
+Prints, per path, medians of `--runs` interleaved runs (the order of the paths rotated each run):
+
+- real-time factor: processing seconds / seconds of audio produced (Piper's durations vary a little from
+  run to run, so each run is divided by its own audio). The server's figure is `POST /v1/audio/speech`
+  with `response_format=wav`, timed from the request to the last byte received; the direct path is
+  `piper.PiperVoice.synthesize(text)` in this process on the same .onnx, consumed to the end;
+- time to the first audio byte of the chunked response (wav, and mp3, the API's default format), and for
+  the direct path the time to its first chunk (Piper yields one per sentence): how soon playback can
+  start, against the whole request;
+- what the server adds to Piper's work, measured in this process on the direct path's audio: resampling
+  to 24 kHz and encoding it with omnivox's StreamEncoder, per format (median of `--runs`).
+
+The server runs as `omnivox serve` in its own process, configured by environment variables only; it is
+idle while the direct path runs and the other way round. Both run onnxruntime on all cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import httpx
+from piper import PiperVoice
+
+from omnivox.audio.decode import AudioLimits, decode
+from omnivox.audio.encode import StreamEncoder
+from omnivox.audio.pcm import Audio
+from omnivox.runtimes.registry import _joe
+
+PARAGRAPH = (
+    "The lighthouse keeper climbed the narrow stairs as the sun went down behind the hills. "
+    "He wiped the salt from the great glass lens and lit the lamp for the ships at sea. "
+    "Far to the west, dark clouds were gathering over the water, and the wind began to rise. "
+    "By midnight the waves were crashing against the rocks, twenty feet below his window. "
+    "When the morning came, the sea was calm again, and three fishing boats sailed safely home."
+)
+CHAT_MODELS = [{"context_window": 1024}]  # the chat model also loads; keep its KV cache small
+STARTUP_SECONDS = 300.0
+SERVER_WAV = "server, wav"
+SERVER_MP3 = "server, mp3"
+DIRECT = "Piper direct"
+ENCODED = ("wav", "mp3")
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    first: float  # seconds to the first audio byte (server) or the first chunk (direct)
+    total: float  # seconds to the last byte / the end of synthesis
+    audio: float  # seconds of audio produced
+
+    @property
+    def rtf(self) -> float:
+        return self.total / self.audio
+
+
+@contextlib.contextmanager
+def server_process(store: Path) -> Iterator[str]:
+    """`omnivox serve` in its own process, as deployed, configured by environment variables only; stopped
+    on leaving, whatever happened."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMNIVOX_")}
+    env.update(OMNIVOX_MODELS=json.dumps(CHAT_MODELS), OMNIVOX_SYNTHESIS=json.dumps({"store": str(store)}))
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "omnivox", "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        try:
+            _wait_healthy(url, process, log)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: IO[bytes]) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log.seek(0)
+            tail = log.read().decode(errors="replace")[-2000:]
+            raise RuntimeError(f"omnivox serve exited with {process.returncode}:\n{tail}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"omnivox serve did not answer /health within {STARTUP_SECONDS:.0f} s")
+
+
+def served(client: httpx.Client, fmt: str) -> Result:
+    """One chunked request, timed at the first and the last byte; the audio decoded afterwards."""
+    body = {"model": "tts-1", "input": PARAGRAPH, "voice": "alloy", "response_format": fmt}
+    chunks: list[bytes] = []
+    first = None
+    start = time.perf_counter()
+    with client.stream("POST", "/v1/audio/speech", json=body) as response:
+        response.raise_for_status()
+        for chunk in response.iter_raw():
+            if first is None:
+                first = time.perf_counter() - start
+            chunks.append(chunk)
+    total = time.perf_counter() - start
+    assert first is not None
+    return Result(first, total, decode(b"".join(chunks), fmt, AudioLimits()).duration)
+
+
+def direct(voice: PiperVoice) -> Result:
+    first = None
+    samples = 0
+    rate = voice.config.sample_rate
+    start = time.perf_counter()
+    for chunk in voice.synthesize(PARAGRAPH):
+        if first is None:
+            first = time.perf_counter() - start
+        samples += chunk.audio_float_array.size
+    total = time.perf_counter() - start
+    assert first is not None
+    return Result(first, total, samples / rate)
+
+
+def encoding_seconds(chunks: list[Audio], fmt: str) -> float:
+    """Resampling `chunks` to 24 kHz and encoding them as `fmt`, as the server does after Piper."""
+    start = time.perf_counter()
+    encoder = StreamEncoder(fmt)
+    for chunk in chunks:
+        encoder.push(chunk)
+    encoder.finish()
+    return time.perf_counter() - start
+
+
+def encoding(voice: PiperVoice, runs: int) -> dict[str, float]:
+    rate = voice.config.sample_rate
+    chunks = [Audio(chunk.audio_float_array, rate) for chunk in voice.synthesize(PARAGRAPH)]
+    return {fmt: statistics.median(encoding_seconds(chunks, fmt) for _ in range(runs)) for fmt in ENCODED}
+
+
+def measure(runs: int) -> tuple[dict[str, list[Result]], dict[str, float]]:
+    results: dict[str, list[Result]] = {SERVER_WAV: [], SERVER_MP3: [], DIRECT: []}
+    with (
+        tempfile.TemporaryDirectory(prefix="omnivox-bench-") as folder,
+        server_process(Path(folder) / "audio.sqlite3") as url,
+        httpx.Client(base_url=url, timeout=300) as client,
+    ):
+        voice = PiperVoice.load(_joe())
+        paths: dict[str, Callable[[], Result]] = {
+            SERVER_WAV: lambda: served(client, "wav"),
+            SERVER_MP3: lambda: served(client, "mp3"),
+            DIRECT: lambda: direct(voice),
+        }
+        for run in paths.values():  # warm-up: onnxruntime's first run, espeak-ng's data
+            run()
+        names = list(paths)
+        for i in range(runs):
+            for name in names[i % len(names) :] + names[: i % len(names)]:
+                results[name].append(paths[name]())
+        encoded = encoding(voice, runs)
+    return results, encoded
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=5, help="interleaved runs per path")
+    args = parser.parse_args()
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    results, encoded = measure(args.runs)
+    words = len(PARAGRAPH.split())
+    print(f"Piper en_US-joe-medium, {words} words in 5 sentences, median of {args.runs} interleaved runs")
+    print(
+        f"{'path':14s} {'audio s':>8s} {'total s':>8s} {'RTF':>7s} {'first byte':>11s} {'first/total':>12s}"
+    )
+    for name, runs in results.items():
+        audio = statistics.median(r.audio for r in runs)
+        total = statistics.median(r.total for r in runs)
+        rtf = statistics.median(r.rtf for r in runs)
+        first = statistics.median(r.first for r in runs)
+        share = statistics.median(r.first / r.total for r in runs)
+        print(f"{name:14s} {audio:8.2f} {total:8.3f} {rtf:7.4f} {first * 1000:8.0f} ms {share:12.1%}")
+        print(f"{'':14s} RTF runs: {' '.join(f'{r.rtf:.4f}' for r in runs)}")
+    direct_rtf = statistics.median(r.rtf for r in results[DIRECT])
+    for name in (SERVER_WAV, SERVER_MP3):
+        ratio = statistics.median(r.rtf for r in results[name]) / direct_rtf
+        verdict = "within" if ratio <= 1.10 else "NOT within"
+        print(f"{name} / direct RTF: {ratio:.3f} ({verdict} the 10% target)")
+    audio = statistics.median(r.audio for r in results[DIRECT])
+    each = "   ".join(f"{fmt} {seconds * 1000:.0f} ms" for fmt, seconds in encoded.items())
+    print(f"resampling + encoding {audio:.2f} s of Piper's audio in-process: {each}")
+
+
+if __name__ == "__main__":
+    main()
