@@ -19,6 +19,7 @@ import numpy as np
 from omnivox.chat.events import Alternative, Event, Finished, TextDelta, TokenLogprob, UsageReport
 from omnivox.protocol.chat import FinishReason
 from omnivox.runtimes.base import LanguageModel, Logits
+from omnivox.sampling.constraint import TokenConstraint
 from omnivox.sampling.sampler import Sampler, SamplingParams, log_sum_exp, top_indices
 from omnivox.sampling.text import StopFilter, Utf8Assembler
 
@@ -35,6 +36,7 @@ class GenerationJob:
     n: int = 1
     top_logprobs: int | None = None  # None: no logprobs; 0..20 alternatives per token
     audio_tokens: int = 0  # prompt tokens standing for audio input, reported in the usage
+    grammar: str | None = None  # GBNF the output must follow
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,37 @@ def _choice(
 ) -> Generator[Event, None, int | None]:
     """Generate one choice from the prompt's `logits`; returns its token count (None if cancelled)."""
     sampler = Sampler(job.sampling, index)
+    constraint = runtime.constrain(job.grammar) if job.grammar is not None else None
+    try:
+        return (yield from _sample(runtime, job, index, logits, cancelled, sampler, constraint))
+    finally:
+        if constraint is not None:
+            constraint.close()
+
+
+def _pick(sampler: Sampler, adjusted: Logits, constraint: TokenConstraint | None, exact: bool) -> int:
+    """The next token. Under a grammar, the sampled token is checked alone first (cheap); only when the
+    grammar rejects it -- or when logprobs must describe the constrained distribution (`exact`) -- is the
+    whole vocabulary masked and the token drawn again: the result follows the masked distribution."""
+    if constraint is None:
+        return sampler.choose(adjusted)
+    if not exact:
+        token = sampler.choose(adjusted)
+        if constraint.allows(token):
+            return token
+    constraint.mask(adjusted)
+    return sampler.choose(adjusted)
+
+
+def _sample(
+    runtime: LanguageModel,
+    job: GenerationJob,
+    index: int,
+    logits: Logits,
+    cancelled: threading.Event,
+    sampler: Sampler,
+    constraint: TokenConstraint | None,
+) -> Generator[Event, None, int | None]:
     text, stops = Utf8Assembler(), StopFilter[_Sampled | None](job.stop)
     with_logprobs = job.top_logprobs is not None
     budget = runtime.info.context_window - len(job.prompt)
@@ -104,12 +137,14 @@ def _choice(
         if cancelled.is_set():
             return None
         adjusted = sampler.adjust(logits)
-        token = sampler.choose(adjusted)
+        token = _pick(sampler, adjusted, constraint, exact=with_logprobs)
         if runtime.is_end_of_generation(token):
             reason = "stop"
             break
         produced += 1
         sampler.observe(token)
+        if constraint is not None:
+            constraint.accept(token)
         piece = text.feed(runtime.token_bytes(token))
         info = _sampled(runtime, adjusted, token, piece, job.top_logprobs or 0) if with_logprobs else None
         released = stops.push(piece, info)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from omnivox.chat.messages import NOT_FOR_THIS_MODEL, NOT_YET, PlannedMessage, plan_messages
+from omnivox.chat.structured import response_grammar
 from omnivox.errors import InvalidRequest, UnsupportedParameter
 from omnivox.protocol.chat import ChatCompletionRequest
 from omnivox.runtimes.catalog import ModelCatalog, ServedModel, ServedVoice
@@ -41,6 +42,7 @@ class ChatPlan:
     stream: bool
     include_usage: bool
     speech: SpeechPlan | None  # None: text only
+    grammar: str | None  # GBNF the output must follow (structured outputs); None: free text
 
 
 def build_plan(request: ChatCompletionRequest, catalog: ModelCatalog, *, max_choices: int) -> ChatPlan:
@@ -67,7 +69,19 @@ def build_plan(request: ChatCompletionRequest, catalog: ModelCatalog, *, max_cho
         stream=bool(request.stream),
         include_usage=_include_usage(request),
         speech=_speech(request, catalog),
+        grammar=_grammar(request, model),
     )
+
+
+def _grammar(request: ChatCompletionRequest, model: ServedModel) -> str | None:
+    grammar = response_grammar(request.response_format)
+    if grammar is not None and not model.runtime.info.grammars:
+        raise InvalidRequest(
+            f"The model `{model.id}` cannot constrain its output; structured outputs need a runtime with "
+            "grammar support (llama.cpp).",
+            param="response_format",
+        )
+    return grammar
 
 
 def _speech(request: ChatCompletionRequest, catalog: ModelCatalog) -> SpeechPlan | None:
@@ -167,12 +181,6 @@ def _refuse_unsupported(request: ChatCompletionRequest) -> None:
         raise InvalidRequest("`top_logprobs` requires `logprobs` to be true.", param="top_logprobs")
     if request.tool_choice is not None and not request.tools:
         raise InvalidRequest("`tool_choice` is only allowed when `tools` are specified.", param="tool_choice")
-    if request.response_format is not None:
-        kind = request.response_format.get("type")
-        if kind not in ("text", "json_object", "json_schema"):
-            raise InvalidRequest(f"Unknown response format type {kind!r}.", param="response_format.type")
-        if kind != "text":
-            raise UnsupportedParameter(f"Response format {kind!r} {NOT_YET}.", param="response_format")
 
 
 _Check = Callable[[ChatCompletionRequest], bool]

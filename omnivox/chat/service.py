@@ -83,7 +83,14 @@ class ChatService:
         ticket = plan.model.worker.admit()
         limit = plan.max_tokens if plan.max_tokens is not None else plan.model.default_max_tokens
         job = GenerationJob(
-            prepared.prompt, plan.sampling, limit, plan.stop, plan.n, plan.top_logprobs, prepared.audio_tokens
+            prepared.prompt,
+            plan.sampling,
+            limit,
+            plan.stop,
+            plan.n,
+            plan.top_logprobs,
+            prepared.audio_tokens,
+            plan.grammar,
         )
         return plan.model.worker.submit(functools.partial(generate, plan.model.runtime, job), ticket)
 

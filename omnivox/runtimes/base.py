@@ -12,10 +12,13 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from omnivox.sampling.constraint import TokenConstraint
 
 
 def default_threads() -> int:
@@ -40,6 +43,7 @@ class ModelInfo:
     add_bos: bool  # whether the model expects BOS prepended to the prompt
     fingerprint: str  # identifies weights + runtime build (system_fingerprint)
     created: int  # unix time the weights were written, for /v1/models
+    grammars: bool = False  # whether `constrain` works (structured outputs, tools)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +80,11 @@ class LanguageModel(Protocol):
 
     def append(self, token: int) -> Logits:
         """Extend the evaluated sequence by one token; return the logits for the token after it."""
+        ...
+
+    def constrain(self, grammar: str) -> TokenConstraint:
+        """A fresh constraint from a GBNF grammar (root rule `root`) over this model's vocabulary.
+        Raises ValueError when the grammar does not parse. Only where `info.grammars`."""
         ...
 
     def close(self) -> None:

@@ -20,6 +20,7 @@ import numpy as np
 from omnivox import __version__
 from omnivox.errors import ModelFailure, ModelLoadError
 from omnivox.runtimes.base import Evaluation, Logits, ModelInfo, default_threads
+from omnivox.runtimes.llama_grammar import LlamaGrammarConstraint
 
 log = logging.getLogger("omnivox.llama_cpp")
 
@@ -121,6 +122,7 @@ class LlamaCppModel:
             add_bos=bool(C.llama_vocab_get_add_bos(self._vocab)),
             fingerprint=_fingerprint(path),
             created=int(path.stat().st_mtime),
+            grammars=True,
         )
 
     @property
@@ -198,6 +200,9 @@ class LlamaCppModel:
     def _last_logits(self) -> Logits:
         pointer = C.llama_get_logits_ith(self._ctx, -1)
         return np.ctypeslib.as_array(pointer, shape=(self._n_vocab,)).copy()
+
+    def constrain(self, grammar: str) -> LlamaGrammarConstraint:
+        return LlamaGrammarConstraint(self._vocab, self._n_vocab, grammar)
 
     def close(self) -> None:
         if self._ctx:

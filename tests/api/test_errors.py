@@ -240,11 +240,37 @@ BAD_REQUESTS: list[tuple[str, Any, int, str | None, str | None]] = [
         "unsupported_parameter",
     ),
     (
-        "json schema",
+        "json schema on a model without grammars",
         _body(response_format={"type": "json_schema", "json_schema": {"name": "x"}}),
         400,
         "response_format",
-        "unsupported_parameter",
+        "invalid_value",
+    ),
+    (
+        "json schema name invalid",
+        _body(response_format={"type": "json_schema", "json_schema": {"name": "a b"}}),
+        400,
+        "response_format.json_schema.name",
+        "invalid_value",
+    ),
+    (
+        "json schema missing",
+        _body(response_format={"type": "json_schema"}),
+        400,
+        "response_format.json_schema",
+        "missing_required_parameter",
+    ),
+    (
+        "json schema not honourable",
+        _body(
+            response_format={
+                "type": "json_schema",
+                "json_schema": {"name": "x", "schema": {"type": "frobnicate"}},
+            }
+        ),
+        400,
+        "response_format.json_schema.schema",
+        "invalid_value",
     ),
     ("reasoning", _body(reasoning_effort="high"), 400, "reasoning_effort", "unsupported_parameter"),
 ]
