@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from omnivox.chat.messages import NOT_FOR_THIS_MODEL, NOT_YET, PlannedMessage, plan_messages
 from omnivox.chat.structured import response_grammar
+from omnivox.chat.tools import ToolPlan, plan_tools
 from omnivox.errors import InvalidRequest, UnsupportedParameter
 from omnivox.protocol.chat import ChatCompletionRequest
 from omnivox.runtimes.catalog import ModelCatalog, ServedModel, ServedVoice
@@ -42,13 +43,15 @@ class ChatPlan:
     stream: bool
     include_usage: bool
     speech: SpeechPlan | None  # None: text only
-    grammar: str | None  # GBNF the output must follow (structured outputs); None: free text
+    grammar: str | None  # GBNF the output must follow (structured outputs, tool calls); None: free text
+    tools: ToolPlan | None  # None: the model may not call tools
 
 
 def build_plan(request: ChatCompletionRequest, catalog: ModelCatalog, *, max_choices: int) -> ChatPlan:
     model = catalog.resolve(request.model)
     _refuse_unsupported(request)
     max_tokens, max_param = _max_tokens(request)
+    tools = _tools(request, model)
     return ChatPlan(
         model=model,
         model_name=request.model,
@@ -69,8 +72,26 @@ def build_plan(request: ChatCompletionRequest, catalog: ModelCatalog, *, max_cho
         stream=bool(request.stream),
         include_usage=_include_usage(request),
         speech=_speech(request, catalog),
-        grammar=_grammar(request, model),
+        grammar=tools.grammar if tools else _grammar(request, model),
+        tools=tools,
     )
+
+
+def _tools(request: ChatCompletionRequest, model: ServedModel) -> ToolPlan | None:
+    tools = plan_tools(request.tools, request.tool_choice, request.parallel_tool_calls is not False)
+    if tools is None:
+        return None
+    if not model.runtime.info.grammars:
+        raise InvalidRequest(
+            f"The model `{model.id}` cannot constrain its output to tool calls.", param="tools"
+        )
+    if request.response_format is not None and request.response_format.get("type") != "text":
+        raise InvalidRequest(
+            "`response_format` together with `tools` is not supported yet.", param="response_format"
+        )
+    if request.stream and request.modalities and "audio" in request.modalities:
+        raise InvalidRequest("A streamed spoken answer cannot call tools yet.", param="tools")
+    return tools
 
 
 def _grammar(request: ChatCompletionRequest, model: ServedModel) -> str | None:
@@ -179,13 +200,10 @@ def _refuse_unsupported(request: ChatCompletionRequest) -> None:
             raise UnsupportedParameter(f"Unsupported parameter: '{param}' {why}.", param=param)
     if request.top_logprobs is not None and not request.logprobs:
         raise InvalidRequest("`top_logprobs` requires `logprobs` to be true.", param="top_logprobs")
-    if request.tool_choice is not None and not request.tools:
-        raise InvalidRequest("`tool_choice` is only allowed when `tools` are specified.", param="tool_choice")
 
 
 _Check = Callable[[ChatCompletionRequest], bool]
 _REFUSALS: tuple[tuple[str, _Check, str], ...] = (
-    ("tools", lambda r: bool(r.tools), NOT_YET),
     ("functions", lambda r: r.functions is not None, NOT_YET),
     ("function_call", lambda r: r.function_call is not None, NOT_YET),
     ("prediction", lambda r: r.prediction is not None, NOT_FOR_THIS_MODEL),

@@ -6,10 +6,11 @@ import base64
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from omnivox.chat.events import TokenLogprob, UsageReport
 from omnivox.chat.speaking import SpokenAnswer
+from omnivox.chat.tools import ToolCall
 from omnivox.protocol import chat as wire
 from omnivox.protocol.chat import FinishReason
 from omnivox.synthesis.service import audio_tokens
@@ -25,6 +26,7 @@ class ChoiceResult:
     finish_reason: FinishReason = "stop"
     logprobs: list[TokenLogprob] | None = None  # None unless requested
     audio: SpokenAnswer | None = None  # the spoken answer, when audio output was asked for
+    tool_calls: list[ToolCall] = field(default_factory=list)  # the calls the model made
 
 
 def usage_of(report: UsageReport, output_audio_tokens: int = 0) -> wire.Usage:
@@ -49,6 +51,16 @@ def usage_of(report: UsageReport, output_audio_tokens: int = 0) -> wire.Usage:
 
 
 def message_of(choice: ChoiceResult) -> wire.ResponseMessage:
+    if choice.tool_calls:
+        calls = [
+            wire.MessageToolCall(
+                id=c.id, type="function", function=wire.FunctionCall(name=c.name, arguments=c.arguments)
+            )
+            for c in choice.tool_calls
+        ]
+        return wire.ResponseMessage(
+            role="assistant", content=None, refusal=None, annotations=[], tool_calls=calls
+        )
     if choice.audio is None:
         return wire.ResponseMessage(role="assistant", content=choice.text, refusal=None, annotations=[])
     spoken = choice.audio
@@ -149,6 +161,22 @@ class ResponseBuilder:
 
     def usage_chunk(self, report: UsageReport, output_audio_tokens: int = 0) -> wire.ChatCompletionChunk:
         return self._chunk([], usage_of(report, output_audio_tokens))
+
+    def tool_call_chunk(
+        self, index: int, call: int, *, start: tuple[str, str] | None = None, arguments: str | None = None
+    ) -> wire.ChatCompletionChunk:
+        """A call's first delta (`start` = (id, name)), or a fragment of its arguments."""
+        if start is not None:
+            delta_call = wire.DeltaToolCall(
+                index=call,
+                id=start[0],
+                type="function",
+                function=wire.DeltaFunction(name=start[1], arguments=""),
+            )
+        else:
+            delta_call = wire.DeltaToolCall(index=call, function=wire.DeltaFunction(arguments=arguments))
+        delta = wire.Delta(tool_calls=[delta_call])
+        return self._chunk([wire.ChunkChoice(index=index, delta=delta, logprobs=None, finish_reason=None)])
 
     def audio_start_chunk(self, audio_id: str) -> wire.ChatCompletionChunk:
         """First chunk of a spoken answer: the role, no text content, the audio id."""

@@ -18,7 +18,8 @@ from omnivox.chat.plan import ChatPlan, build_plan
 from omnivox.chat.prompt import PromptBuilder
 from omnivox.chat.respond import ChoiceResult, ResponseBuilder
 from omnivox.chat.speaking import Speaker
-from omnivox.chat.streaming import spoken_chunks, text_chunks
+from omnivox.chat.streaming import spoken_chunks, text_chunks, tool_chunks
+from omnivox.chat.tools import parse_calls
 from omnivox.config import AudioSettings
 from omnivox.errors import ContextLengthExceeded, ModelFailure
 from omnivox.protocol.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
@@ -54,7 +55,8 @@ class ChatService:
         heard = await self._hearing.hear(audio_parts(plan.messages))
         messages = render(plan.messages, [h.block for h in heard], recalled)
         runtime = plan.model.runtime
-        prompt = await anyio.to_thread.run_sync(self._prompts[plan.model.id].tokens, messages)
+        instructions = plan.tools.instructions if plan.tools else None
+        prompt = await anyio.to_thread.run_sync(self._prompts[plan.model.id].tokens, messages, instructions)
         self._check_context(plan, len(prompt))
         audio_tokens = sum(len(runtime.tokenize(h.block)) for h in heard)
         return PreparedChat(plan, tuple(prompt), min(audio_tokens, len(prompt)))
@@ -116,9 +118,13 @@ class ChatService:
                 usage = event
         if usage is None:
             raise ModelFailure("The generation ended without a result.")
-        if plan.speech is not None:
-            spoken = await self._speaker.speak(plan.speech, choices[0].text)
-            choices[0].audio = spoken
+        if plan.tools is not None:
+            for choice in choices:
+                choice.tool_calls = parse_calls(choice.text)
+                if choice.tool_calls:
+                    choice.finish_reason = "tool_calls"
+        if plan.speech is not None and not choices[0].tool_calls:  # a turn that calls tools is not spoken
+            choices[0].audio = await self._speaker.speak(plan.speech, choices[0].text)
         return self._builder(plan).completion(choices, usage)
 
     def stream(self, prepared: PreparedChat) -> AsyncIterator[ChatCompletionChunk]:
@@ -127,4 +133,6 @@ class ChatService:
         builder = self._builder(prepared.plan)
         if prepared.plan.speech is not None:
             return spoken_chunks(prepared.plan.speech, events, builder, self._speaker)
+        if prepared.plan.tools is not None:
+            return tool_chunks(prepared.plan, events, builder)
         return text_chunks(prepared.plan, events, builder)

@@ -10,6 +10,7 @@ from omnivox.chat.events import Event, Finished, TextDelta, UsageReport
 from omnivox.chat.plan import ChatPlan, SpeechPlan
 from omnivox.chat.respond import ResponseBuilder
 from omnivox.chat.speaking import Speaker, SpokenAnswer, SpokenAudio, SpokenText
+from omnivox.chat.tools import CallStart, CallStreamer, StreamItem, TextOut
 from omnivox.protocol.chat import ChatCompletionChunk, FinishReason
 from omnivox.runtimes.worker import JobStream
 from omnivox.synthesis.service import audio_tokens
@@ -32,6 +33,44 @@ async def text_chunks(
                 yield builder.usage_chunk(event)
     finally:
         events.cancel()
+
+
+async def tool_chunks(
+    plan: ChatPlan, events: JobStream[Event], builder: ResponseBuilder
+) -> AsyncIterator[ChatCompletionChunk]:
+    """Text as text deltas; calls as delta.tool_calls: id, type and name first, then argument fragments
+    as they are generated; the choice finishes with `tool_calls` when it called."""
+    streamers: dict[int, CallStreamer] = {}
+    called: set[int] = set()
+    try:
+        async for event in events:
+            if isinstance(event, TextDelta | Finished) and event.index not in streamers:
+                streamers[event.index] = CallStreamer()
+                yield builder.role_chunk(event.index)
+            if isinstance(event, TextDelta):
+                for item in streamers[event.index].feed(event.text):
+                    yield _tool_item(builder, event.index, item, called)
+            elif isinstance(event, Finished):
+                for item in streamers[event.index].finish():
+                    yield _tool_item(builder, event.index, item, called)
+                yield builder.finish_chunk(
+                    event.index, "tool_calls" if event.index in called else event.reason
+                )
+            elif plan.include_usage:
+                yield builder.usage_chunk(event)
+    finally:
+        events.cancel()
+
+
+def _tool_item(
+    builder: ResponseBuilder, index: int, item: StreamItem, called: set[int]
+) -> ChatCompletionChunk:
+    if isinstance(item, TextOut):
+        return builder.text_chunk(index, item.text)
+    if isinstance(item, CallStart):
+        called.add(index)
+        return builder.tool_call_chunk(index, item.index, start=(item.id, item.name))
+    return builder.tool_call_chunk(index, item.index, arguments=item.fragment)
 
 
 @dataclass

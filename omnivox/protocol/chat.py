@@ -160,12 +160,24 @@ class MessageAudio(_Out):
     transcript: str
 
 
+class FunctionCall(_Out):
+    name: str
+    arguments: str  # JSON text
+
+
+class MessageToolCall(_Out):
+    id: str
+    type: Literal["function"]
+    function: FunctionCall
+
+
 class ResponseMessage(_Out):
     role: Literal["assistant"] = "assistant"
     content: str | None
     refusal: str | None
     annotations: list[dict[str, Any]]
     audio: MessageAudio | None = None
+    tool_calls: list[MessageToolCall] | None = None
 
 
 class Choice(_Out):
@@ -196,11 +208,27 @@ class DeltaAudio(_Out):
     expires_at: int | None = None
 
 
+class DeltaFunction(_Out):
+    name: str | None = None
+    arguments: str | None = None
+
+
+class DeltaToolCall(_Out):
+    """A streamed tool call: the first delta of a call has its id, type and name; the next ones carry
+    fragments of its arguments (only the fields set are sent)."""
+
+    index: int
+    id: str | None = None
+    type: Literal["function"] | None = None
+    function: DeltaFunction | None = None
+
+
 class Delta(_Out):
     role: Literal["assistant"] | None = None
     content: str | None = None
     refusal: str | None = None
     audio: DeltaAudio | None = None
+    tool_calls: list[DeltaToolCall] | None = None
 
 
 class ChunkChoice(_Out):

@@ -180,7 +180,8 @@ def test_roles_and_content_parts_reach_the_template(fake_server: tuple[str, Fake
     assert seen[-1] == (
         "<|im_start|>system\nbe brief<|im_end|>\n<|im_start|>system\nsys two<|im_end|>\n"
         "<|im_start|>user\nq1<|im_end|>\n<|im_start|>assistant\na1<|im_end|>\n"
-        "<|im_start|>assistant\n<|im_end|>\n<|im_start|>tool\n42<|im_end|>\n"
+        '<|im_start|>assistant\n<tool_call>{"name": "f", "arguments": {}}</tool_call><|im_end|>\n'
+        "<|im_start|>tool\n42<|im_end|>\n"
         "<|im_start|>user\nq2<|im_end|>\n<|im_start|>assistant\n"
     )
 

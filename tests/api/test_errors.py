@@ -233,11 +233,11 @@ BAD_REQUESTS: list[tuple[str, Any, int, str | None, str | None]] = [
         "unsupported_parameter",
     ),
     (
-        "tools",
+        "tools on a model without grammars",
         _body(tools=[{"type": "function", "function": {"name": "f"}}]),
         400,
         "tools",
-        "unsupported_parameter",
+        "invalid_value",
     ),
     (
         "json schema on a model without grammars",

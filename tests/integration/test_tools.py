@@ -1,0 +1,238 @@
+"""Tool calling on the real SmolLM2: every call names a declared function and its arguments validate,
+because decoding is constrained by a grammar built from the functions' schemas."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jsonschema
+import openai
+import pytest
+
+from omnivox.api.app import create_app
+from omnivox.config import load_settings
+from tests.support.openapi import validate
+from tests.support.server import live_server
+from tests.support.sse import read_events
+
+pytestmark = [pytest.mark.model, pytest.mark.sdk]
+
+WEATHER = {
+    "type": "object",
+    "properties": {"city": {"type": "string", "maxLength": 40}, "unit": {"enum": ["celsius", "fahrenheit"]}},
+    "required": ["city", "unit"],
+    "additionalProperties": False,
+}
+TIME = {
+    "type": "object",
+    "properties": {"city": {"type": "string", "maxLength": 40}},
+    "required": ["city"],
+    "additionalProperties": False,
+}
+TOOLS = [
+    {
+        "type": "function",
+        "function": {"name": "get_weather", "description": "Weather in a city", "parameters": WEATHER},
+    },
+    {
+        "type": "function",
+        "function": {"name": "get_time", "description": "Time in a city", "parameters": TIME},
+    },
+]
+SCHEMAS = {"get_weather": WEATHER, "get_time": TIME}
+ASK = [{"role": "user", "content": "What's the weather in Paris?"}]
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    store = tmp_path_factory.mktemp("store") / "audio.sqlite3"
+    settings = load_settings(
+        models=[{"context_window": 2048, "max_completion_tokens": 200}], synthesis={"store": str(store)}
+    )
+    with live_server(create_app(settings)) as base:
+        yield base
+
+
+def _complete(url: str, **fields: Any) -> dict[str, Any]:
+    body = {"model": "gpt-4o-audio-preview", "messages": ASK, "tools": TOOLS, **fields}
+    response = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=300)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    validate(result, "CreateChatCompletionResponse")
+    return result
+
+
+def _check_calls(calls: list[dict[str, Any]]) -> None:
+    assert calls
+    for call in calls:
+        assert call["id"].startswith("call_") and call["type"] == "function"
+        name = call["function"]["name"]
+        jsonschema.validate(json.loads(call["function"]["arguments"]), SCHEMAS[name])
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("temperature", [0.2, 1.0])
+def test_required_calls_validate(url: str, seed: int, temperature: float) -> None:
+    choice = _complete(url, tool_choice="required", seed=seed, temperature=temperature)["choices"][0]
+    assert choice["finish_reason"] == "tool_calls" and choice["message"]["content"] is None
+    _check_calls(choice["message"]["tool_calls"])
+
+
+def test_a_named_function_is_called(url: str) -> None:
+    choice = _complete(url, tool_choice={"type": "function", "function": {"name": "get_time"}}, seed=4)[
+        "choices"
+    ][0]
+    calls = choice["message"]["tool_calls"]
+    assert [c["function"]["name"] for c in calls] == ["get_time"]
+    _check_calls(calls)
+
+
+def test_none_answers_in_text(url: str) -> None:
+    choice = _complete(url, tool_choice="none", seed=1, max_tokens=20)["choices"][0]
+    assert choice["message"]["content"] and "tool_calls" not in choice["message"]
+    assert choice["finish_reason"] in ("stop", "length")
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_auto_answers_or_calls_validly(url: str, seed: int) -> None:
+    choice = _complete(url, seed=seed, max_tokens=120)["choices"][0]
+    if choice["finish_reason"] == "tool_calls":
+        _check_calls(choice["message"]["tool_calls"])
+    else:
+        assert choice["message"]["content"] and not choice["message"]["content"].startswith("<")
+
+
+def test_parallel_tool_calls_false_gives_one_call(url: str) -> None:
+    for seed in (1, 2):
+        calls = _complete(url, tool_choice="required", parallel_tool_calls=False, seed=seed)["choices"][0][
+            "message"
+        ]["tool_calls"]
+        assert len(calls) == 1
+
+
+def test_streamed_calls(url: str) -> None:
+    events, done = read_events(
+        url,
+        {
+            "model": "gpt-audio",
+            "messages": ASK,
+            "tools": TOOLS,
+            "tool_choice": "required",
+            "seed": 2,
+            "stream": True,
+        },
+    )
+    assert done
+    calls: dict[int, dict[str, Any]] = {}
+    for event in events:
+        validate(event, "CreateChatCompletionStreamResponse")
+        for delta_call in event["choices"][0]["delta"].get("tool_calls") or []:
+            call = calls.setdefault(
+                delta_call["index"], {"id": None, "type": None, "function": {"name": None, "arguments": ""}}
+            )
+            if "id" in delta_call:
+                call.update(
+                    id=delta_call["id"], type=delta_call["type"], function=dict(delta_call["function"])
+                )
+            else:
+                call["function"]["arguments"] += delta_call["function"]["arguments"]
+    fragments = sum(len(e["choices"][0]["delta"].get("tool_calls") or []) for e in events if e["choices"])
+    assert fragments > len(calls)  # the arguments came in pieces
+    _check_calls(list(calls.values()))
+    assert events[-1]["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def test_tool_results_are_rendered_for_the_next_turn(url: str) -> None:
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
+    first = client.chat.completions.create(
+        model="gpt-audio",
+        messages=ASK,
+        tools=TOOLS,
+        tool_choice="required",  # type: ignore[arg-type]
+        seed=1,
+    )
+    call = first.choices[0].message.tool_calls[0]  # type: ignore[index]
+    follow_up = [
+        *ASK,
+        {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+        {"role": "tool", "tool_call_id": call.id, "content": "18 degrees and sunny"},
+    ]
+    second = client.chat.completions.create(
+        model="gpt-audio",
+        messages=follow_up,
+        tools=TOOLS,
+        tool_choice="none",  # type: ignore[arg-type]
+        seed=1,
+        max_tokens=40,
+    )
+    baseline = client.chat.completions.create(
+        model="gpt-audio",
+        messages=ASK,
+        tools=TOOLS,
+        tool_choice="none",  # type: ignore[arg-type]
+        seed=1,
+        max_tokens=1,
+    )
+    assert second.choices[0].message.content
+    # the call (written as the model writes calls) and its result are in the prompt
+    assert second.usage and baseline.usage
+    assert second.usage.prompt_tokens > baseline.usage.prompt_tokens + 20
+
+
+def test_a_spoken_question_calls_a_tool_and_that_turn_has_no_audio(
+    url: str, librivox: list[tuple[Path, str]]
+) -> None:
+    path, _ = librivox[0]
+    audio = base64.b64encode(path.read_bytes()).decode()
+    messages = [
+        {
+            "role": "user",
+            "content": [{"type": "input_audio", "input_audio": {"data": audio, "format": "wav"}}],
+        }
+    ]
+    choice = _complete(
+        url,
+        messages=messages,
+        tool_choice="required",
+        seed=1,
+        modalities=["text", "audio"],
+        audio={"voice": "coral", "format": "wav"},
+    )["choices"][0]
+    assert choice["finish_reason"] == "tool_calls" and "audio" not in choice["message"]
+    _check_calls(choice["message"]["tool_calls"])
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"tool_choice": {"type": "function", "function": {"name": "nope"}}}, "tool_choice"),
+        ({"tool_choice": "sometimes"}, "tool_choice"),
+        ({"tools": [{"type": "retrieval"}]}, "tools[0].type"),
+        ({"tools": [{"type": "function", "function": {"name": "bad name"}}]}, "tools[0].function.name"),
+        ({"tools": [*TOOLS, TOOLS[0]]}, "tools"),
+        ({"response_format": {"type": "json_object"}}, "response_format"),
+        (
+            {
+                "tools": [
+                    {
+                        "type": "function",
+                        "function": {"name": "f", "parameters": {"type": "integer", "minimum": 1}},
+                    }
+                ]
+            },
+            "tools",
+        ),
+    ],
+)
+def test_bad_tool_requests(url: str, fields: dict[str, Any], param: str) -> None:
+    response = httpx.post(
+        f"{url}/v1/chat/completions", json={"model": "gpt-audio", "messages": ASK, "tools": TOOLS, **fields}
+    )
+    assert response.status_code == 400, response.text
+    validate(response.json(), "ErrorResponse")
+    assert response.json()["error"]["param"] == param
