@@ -17,20 +17,15 @@ with an argmax in numpy: the floor any server on these bindings can reach.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import numpy as np
 
+from benchmarks.server import server_process
 from omnivox.chat.prompt import PromptBuilder
 from omnivox.config import EMBEDDED_CHAT_MODEL
 from omnivox.runtimes.llama_cpp import LlamaCppModel
@@ -85,30 +80,6 @@ def served(client: httpx.Client, tokens: int, logprobs: bool = False) -> tuple[f
     return first - start, (produced - 1) / (end - first), produced
 
 
-@contextlib.contextmanager
-def server_process() -> Iterator[str]:
-    """`omnivox serve` in its own process, as deployed: the client's parsing does not share its GIL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "OMNIVOX_MODELS": json.dumps([{"context_window": CONTEXT}])}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "omnivox", "serve", "--port", str(port)], env=env, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                httpx.get(f"{url}/health", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tokens", type=int, default=200)
@@ -119,7 +90,10 @@ def main() -> None:
         "omnivox server": [],
         "server + logprobs": [],
     }
-    with server_process() as url, httpx.Client(base_url=url, timeout=300) as client:
+    with (
+        server_process(models=[{"context_window": CONTEXT}]) as url,
+        httpx.Client(base_url=url, timeout=300) as client,
+    ):
         model = LlamaCppModel(resolve_source(f"embedded:{EMBEDDED_CHAT_MODEL}"), context_window=CONTEXT)
         prompt = PromptBuilder(model).tokens(MESSAGES)
         # warm-up; afterwards both paths reuse the evaluated prompt from their KV cache alike

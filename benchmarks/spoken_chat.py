@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.generation import server_process
+from benchmarks.server import server_process
 
 MESSAGES = [{"role": "user", "content": "Tell me a short story about a lighthouse keeper."}]
 
@@ -71,7 +71,10 @@ def main() -> None:
     parser.add_argument("--voice", default="alloy")
     args = parser.parse_args()
     firsts, totals, wholes, seconds = [], [], [], 0.0
-    with server_process() as url, httpx.Client(base_url=url, timeout=600) as client:
+    with (
+        server_process(models=[{"context_window": 2048}]) as url,
+        httpx.Client(base_url=url, timeout=600) as client,
+    ):
         whole(client, args.voice, 4)  # warm-up
         for _ in range(args.runs):
             first, total, seconds = streamed(client, args.voice, args.tokens)

@@ -23,23 +23,17 @@ idle while the direct path runs and the other way round. Both run onnxruntime on
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import httpx
 from piper import PiperVoice
 
+from benchmarks.server import server_process
 from omnivox.audio.decode import AudioLimits, decode
 from omnivox.audio.encode import StreamEncoder
 from omnivox.audio.pcm import Audio
@@ -53,7 +47,6 @@ PARAGRAPH = (
     "When the morning came, the sea was calm again, and three fishing boats sailed safely home."
 )
 CHAT_MODELS = [{"context_window": 1024}]  # the chat model also loads; keep its KV cache small
-STARTUP_SECONDS = 300.0
 SERVER_WAV = "server, wav"
 SERVER_MP3 = "server, mp3"
 DIRECT = "Piper direct"
@@ -69,51 +62,6 @@ class Result:
     @property
     def rtf(self) -> float:
         return self.total / self.audio
-
-
-@contextlib.contextmanager
-def server_process(store: Path) -> Iterator[str]:
-    """`omnivox serve` in its own process, as deployed, configured by environment variables only; stopped
-    on leaving, whatever happened."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OMNIVOX_")}
-    env.update(OMNIVOX_MODELS=json.dumps(CHAT_MODELS), OMNIVOX_SYNTHESIS=json.dumps({"store": str(store)}))
-    url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "omnivox", "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-        try:
-            _wait_healthy(url, process, log)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: IO[bytes]) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log.seek(0)
-            tail = log.read().decode(errors="replace")[-2000:]
-            raise RuntimeError(f"omnivox serve exited with {process.returncode}:\n{tail}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"omnivox serve did not answer /health within {STARTUP_SECONDS:.0f} s")
 
 
 def served(client: httpx.Client, fmt: str) -> Result:
@@ -167,7 +115,7 @@ def measure(runs: int) -> tuple[dict[str, list[Result]], dict[str, float]]:
     results: dict[str, list[Result]] = {SERVER_WAV: [], SERVER_MP3: [], DIRECT: []}
     with (
         tempfile.TemporaryDirectory(prefix="omnivox-bench-") as folder,
-        server_process(Path(folder) / "audio.sqlite3") as url,
+        server_process(models=CHAT_MODELS, synthesis={"store": str(Path(folder) / "audio.sqlite3")}) as url,
         httpx.Client(base_url=url, timeout=300) as client,
     ):
         voice = PiperVoice.load(_joe())

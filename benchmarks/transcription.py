@@ -26,24 +26,17 @@ while the direct path runs and the other way round. Both use CTranslate2 int8 on
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
-import os
 import re
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
 
 import httpx
 from faster_whisper import WhisperModel, decode_audio
 
+from benchmarks.server import server_process
 from omnivox.audio.decode import AudioLimits, decode
 from omnivox.audio.pcm import Samples
 from omnivox.config import EMBEDDED_SPEECH_MODEL
@@ -57,7 +50,6 @@ CHAT_MODELS = [{"context_window": 1024}]  # the chat model also loads; keep its 
 TINY_EN = [{"id": EMBEDDED_SPEECH_MODEL, "source": f"embedded:{EMBEDDED_SPEECH_MODEL}"}]
 BASE = [{"id": "whisper-base", "source": "embedded:whisper-base"}]
 CACHE = Path("~/.cache/omnivox")  # omnivox's default cache_dir, where Whisper base is joined once
-STARTUP_SECONDS = 300.0
 SERVER = "omnivox server"
 DIRECT_FW = "direct, decode_audio"
 DIRECT_AV = "direct, PyAV + soxr"
@@ -91,51 +83,6 @@ def load_clips() -> list[Clip]:
     if not clips:
         raise SystemExit(f"no clips found under {CLIPS} (Debian package pocketsphinx-en-us)")
     return clips
-
-
-@contextlib.contextmanager
-def server_process(speech_models: list[dict[str, Any]]) -> Iterator[str]:
-    """`omnivox serve` in its own process, as deployed, configured by environment variables only; stopped
-    on leaving, whatever happened."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OMNIVOX_")}
-    env.update(OMNIVOX_MODELS=json.dumps(CHAT_MODELS), OMNIVOX_SPEECH_MODELS=json.dumps(speech_models))
-    url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "omnivox", "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-        try:
-            _wait_healthy(url, process, log)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: IO[bytes]) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log.seek(0)
-            tail = log.read().decode(errors="replace")[-2000:]
-            raise RuntimeError(f"omnivox serve exited with {process.returncode}:\n{tail}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"omnivox serve did not answer /health within {STARTUP_SECONDS:.0f} s")
 
 
 def served(client: httpx.Client, clip: Clip) -> Result:
@@ -195,7 +142,10 @@ def measure_tiny_en(
     folder = resolve_speech_source(f"embedded:{EMBEDDED_SPEECH_MODEL}", CACHE)
     passes: dict[str, list[list[Result]]] = {SERVER: [], DIRECT_FW: [], DIRECT_AV: []}
     shortest = min(clips, key=lambda c: c.seconds)
-    with server_process(TINY_EN) as url, httpx.Client(base_url=url, timeout=300) as client:
+    with (
+        server_process(models=CHAT_MODELS, speech_models=TINY_EN) as url,
+        httpx.Client(base_url=url, timeout=300) as client,
+    ):
         model = WhisperModel(str(folder), device="cpu", compute_type="int8", cpu_threads=default_threads())
         paths: dict[str, Callable[[Clip], Result]] = {
             SERVER: lambda clip: served(client, clip),
@@ -218,7 +168,10 @@ def measure_tiny_en(
 
 
 def measure_base(clips: list[Clip]) -> list[Result]:
-    with server_process(BASE) as url, httpx.Client(base_url=url, timeout=300) as client:
+    with (
+        server_process(models=CHAT_MODELS, speech_models=BASE) as url,
+        httpx.Client(base_url=url, timeout=300) as client,
+    ):
         served(client, min(clips, key=lambda c: c.seconds))  # warm-up
         return [served(client, clip) for clip in clips]
 
