@@ -5,13 +5,16 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from omnivox.audio.decode import AudioLimits, decode
+from omnivox.audio.pcm import Audio
 from omnivox.config import SpeechModelSettings
 from omnivox.errors import ModelLoadError
 from omnivox.runtimes import registry
 from omnivox.runtimes.registry import load_speech_model, resolve_speech_source
+from omnivox.runtimes.speech import SpeechRecognizer
 from tests.support.wer import wer
 
 pytestmark = pytest.mark.model
@@ -53,3 +56,21 @@ def test_whisper_base_is_joined_once_and_checked(tmp_path: Path, monkeypatch: py
     with pytest.raises(ModelLoadError, match="sha256"):
         resolve_speech_source("embedded:whisper-base", other)
     assert not any(other.rglob("model.bin*"))  # nothing half-written is left behind
+
+
+def test_any_piper_voice_by_path(tmp_path: Path, tiny_whisper: SpeechRecognizer) -> None:
+    from omnivox.config import VoiceSettings
+    from omnivox.runtimes.registry import EMBEDDED_VOICES, load_voice
+
+    model = EMBEDDED_VOICES["en_US-joe-medium"]()
+    for source in (model, model.with_name(model.name + ".json")):
+        shutil.copy(source, tmp_path / source.name.replace("joe", "mine"))
+    voice = load_voice(
+        VoiceSettings(id="mine", backend="piper", source=str(tmp_path / "en_US-mine-medium.onnx"))
+    )
+    audio = list(voice.synthesize("The weather is lovely today."))
+    assert audio and audio[0].sample_rate == 22050
+    joined = Audio(np.concatenate([a.samples for a in audio]), 22050)
+    assert wer(["the weather is lovely today"], [tiny_whisper.recognize(joined).complete().text]) < 0.2
+    with pytest.raises(ModelLoadError, match="needs"):
+        load_voice(VoiceSettings(id="x", backend="piper", source=str(tmp_path / "missing.onnx")))
