@@ -8,7 +8,6 @@ writing to a sink that cannot seek, so the muxers never rewrite what was already
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,13 +124,3 @@ def encode(audio: Audio, fmt: str) -> bytes:
     encoder = StreamEncoder(fmt, seekable=True)
     encoder.push(audio)
     return encoder.finish()
-
-
-def encode_stream(chunks: Iterator[Audio], fmt: str) -> Iterator[bytes]:
-    """Bytes of `fmt` as each chunk of audio arrives."""
-    encoder = StreamEncoder(fmt)
-    for chunk in chunks:
-        if data := encoder.push(chunk):
-            yield data
-    if tail := encoder.finish():
-        yield tail

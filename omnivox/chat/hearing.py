@@ -37,10 +37,6 @@ class Heard:
     transcript: Transcript
     block: str  # what the language model reads in place of the audio
 
-    @property
-    def no_speech(self) -> bool:
-        return not _speech_segments(self.transcript)
-
 
 def _speech_segments(transcript: Transcript) -> list[str]:
     return [
