@@ -17,7 +17,6 @@ from omnivox.protocol.chat import ChatMessage, ContentPart
 _TEMPLATE_ROLE = {"developer": "system"}
 #: Formats OpenAI accepts in chat `input_audio` parts.
 INPUT_AUDIO_FORMATS = ("wav", "mp3")
-NOT_YET = "is not supported by this server yet"
 NOT_FOR_THIS_MODEL = "is not supported by this model"
 
 _PART_ROLES = {
@@ -100,7 +99,10 @@ def _plan_message(message: ChatMessage, path: str, counter: _Counter) -> Planned
     if message.audio is not None and message.role != "assistant":
         raise InvalidRequest("Only `assistant` messages refer to earlier audio.", param=f"{path}.audio")
     if message.function_call is not None:
-        raise UnsupportedParameter(f"`function_call` messages {NOT_YET}.", param=f"{path}.function_call")
+        raise UnsupportedParameter(
+            "`function_call` messages are deprecated and not supported: use `tool_calls`.",
+            param=f"{path}.function_call",
+        )
     fields: dict[str, Any] = {"role": _TEMPLATE_ROLE.get(message.role, message.role)}
     if message.name is not None:
         fields["name"] = message.name

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from omnivox.chat.messages import NOT_FOR_THIS_MODEL, NOT_YET, PlannedMessage, plan_messages
+from omnivox.chat.messages import NOT_FOR_THIS_MODEL, PlannedMessage, plan_messages
 from omnivox.chat.structured import response_grammar
 from omnivox.chat.tools import ToolPlan, plan_tools
 from omnivox.errors import InvalidRequest, UnsupportedParameter
@@ -203,9 +203,10 @@ def _refuse_unsupported(request: ChatCompletionRequest) -> None:
 
 
 _Check = Callable[[ChatCompletionRequest], bool]
+_DEPRECATED = "is deprecated and not supported: use `tools` and `tool_choice`"
 _REFUSALS: tuple[tuple[str, _Check, str], ...] = (
-    ("functions", lambda r: r.functions is not None, NOT_YET),
-    ("function_call", lambda r: r.function_call is not None, NOT_YET),
+    ("functions", lambda r: r.functions is not None, _DEPRECATED),
+    ("function_call", lambda r: r.function_call is not None, _DEPRECATED),
     ("prediction", lambda r: r.prediction is not None, NOT_FOR_THIS_MODEL),
     ("web_search_options", lambda r: r.web_search_options is not None, NOT_FOR_THIS_MODEL),
     ("reasoning_effort", lambda r: r.reasoning_effort is not None, NOT_FOR_THIS_MODEL),
