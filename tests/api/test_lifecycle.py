@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -73,3 +74,18 @@ def test_health(fake_server: tuple[str, FakeLanguageModel]) -> None:
     url, _ = fake_server
     body = httpx.get(f"{url}/health").json()
     assert body["status"] == "ok" and body["models"] == ["fake-chat"]
+
+
+def test_disconnect_cancels_a_non_streamed_answer() -> None:
+    slow = FakeLanguageModel(lambda _: "z" * 10_000, delay=0.005)
+    with serve_fake(slow) as (url, fake):
+        with contextlib.suppress(httpx.TimeoutException):  # the client gives up and closes the connection
+            httpx.post(f"{url}/v1/chat/completions", json=ASK, timeout=0.5)
+        time.sleep(1.0)  # the server notices within its poll interval and cancels
+        stopped_at = fake.appends
+        time.sleep(0.5)
+        assert fake.appends == stopped_at, "generation went on after the client left"
+        assert stopped_at < 1_000
+        started = time.monotonic()
+        quick = httpx.post(f"{url}/v1/chat/completions", json={**ASK, "max_tokens": 5})
+        assert quick.status_code == 200 and time.monotonic() - started < 2.0
