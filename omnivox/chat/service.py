@@ -5,6 +5,7 @@ layer sends a status line."""
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -131,8 +132,14 @@ class ChatService:
         """Admits and submits now (errors raise here, before streaming); chunks come as generated."""
         events = self._start(prepared)
         builder = self._builder(prepared.plan)
+        chunks: AsyncIterator[ChatCompletionChunk]
         if prepared.plan.speech is not None:
-            return spoken_chunks(prepared.plan.speech, events, builder, self._speaker)
-        if prepared.plan.tools is not None:
-            return tool_chunks(prepared.plan, events, builder)
-        return text_chunks(prepared.plan, events, builder)
+            chunks = spoken_chunks(prepared.plan.speech, events, builder, self._speaker)
+        elif prepared.plan.tools is not None:
+            chunks = tool_chunks(prepared.plan, events, builder)
+        else:
+            chunks = text_chunks(prepared.plan, events, builder)
+        # A stream that is dropped unread (its client left before the first chunk) never runs its
+        # `finally`: cancel the generation when the stream object goes away.
+        weakref.finalize(chunks, events.cancel)
+        return chunks
