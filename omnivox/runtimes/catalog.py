@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from omnivox.config import OPENAI_CHAT_ALIASES, OPENAI_SPEECH_ALIASES, OPENAI_VOICES, Settings
 from omnivox.errors import InvalidRequest, ModelLoadError, ModelNotFound
@@ -127,20 +128,10 @@ class ModelCatalog:
         return list(self._speech_by_name.items())
 
     def resolve_speech(self, name: str, *, param: str = "model") -> ServedSpeechModel:
-        model = self._speech_by_name.get(name)
-        if model is None:
-            raise ModelNotFound(
-                f"The speech model `{name}` does not exist or you do not have access to it.", param=param
-            )
-        return model
+        return _find(self._speech_by_name, name, "speech model", param)
 
     def resolve(self, name: str, *, param: str = "model") -> ServedModel:
-        model = self._by_name.get(name)
-        if model is None:
-            raise ModelNotFound(
-                f"The model `{name}` does not exist or you do not have access to it.", param=param
-            )
-        return model
+        return _find(self._by_name, name, "model", param)
 
     @property
     def voices(self) -> tuple[ServedVoice, ...]:
@@ -177,3 +168,15 @@ class ModelCatalog:
         for voice in self._voices.values():
             voice.worker.shutdown()
             voice.runtime.close()
+
+
+M = TypeVar("M")
+
+
+def _find(table: Mapping[str, M], name: str, what: str, param: str) -> M:
+    found = table.get(name)
+    if found is None:
+        raise ModelNotFound(
+            f"The {what} `{name}` does not exist or you do not have access to it.", param=param
+        )
+    return found

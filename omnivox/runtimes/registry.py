@@ -9,6 +9,7 @@ import os
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 from omnivox.config import LanguageModelSettings, SpeechModelSettings, VoiceSettings
 from omnivox.errors import ModelLoadError
@@ -17,6 +18,16 @@ from omnivox.runtimes.speech import SpeechRecognizer
 from omnivox.runtimes.synthesis import SpeechSynthesizer
 
 EMBEDDED_PREFIX = "embedded:"
+
+F = TypeVar("F")
+
+
+def _pick(table: Mapping[str, F], key: str, what: str) -> F:
+    """`table[key]`, or a load error that lists what is known."""
+    found = table.get(key)
+    if found is None:
+        raise ModelLoadError(f"unknown {what} {key!r}; known: {sorted(table)}")
+    return found
 
 
 def _package_dir(package: str) -> Path:
@@ -44,10 +55,7 @@ def resolve_source(source: str) -> Path:
     """The local file behind a model `source` (`embedded:<name>` or a path)."""
     if source.startswith(EMBEDDED_PREFIX):
         name = source.removeprefix(EMBEDDED_PREFIX)
-        locate = EMBEDDED_WEIGHTS.get(name)
-        if locate is None:
-            raise ModelLoadError(f"unknown embedded model {name!r}; known: {sorted(EMBEDDED_WEIGHTS)}")
-        return locate()
+        return _pick(EMBEDDED_WEIGHTS, name, "embedded model")()
     path = Path(source).expanduser()
     if not path.is_file():
         raise ModelLoadError(f"model file not found: {path}")
@@ -82,11 +90,7 @@ BACKENDS: Mapping[str, Callable[[LanguageModelSettings], LanguageModel]] = {
 
 
 def load_language_model(settings: LanguageModelSettings) -> LanguageModel:
-    factory = BACKENDS.get(settings.backend)
-    if factory is None:
-        raise ModelLoadError(
-            f"model {settings.id!r}: unknown backend {settings.backend!r}; known: {sorted(BACKENDS)}"
-        )
+    factory = _pick(BACKENDS, settings.backend, f"backend for {settings.id!r}:")
     return factory(settings)
 
 
@@ -138,10 +142,7 @@ def resolve_speech_source(source: str, cache: Path) -> Path:
     """The model folder behind a speech `source` (`embedded:<name>` or a path)."""
     if source.startswith(EMBEDDED_PREFIX):
         name = source.removeprefix(EMBEDDED_PREFIX)
-        locate = EMBEDDED_SPEECH.get(name)
-        if locate is None:
-            raise ModelLoadError(f"unknown embedded speech model {name!r}; known: {sorted(EMBEDDED_SPEECH)}")
-        return locate(cache.expanduser())
+        return _pick(EMBEDDED_SPEECH, name, "embedded speech model")(cache.expanduser())
     path = Path(source).expanduser()
     if not (path / "model.bin").is_file():
         raise ModelLoadError(f"not a faster-whisper model folder (no model.bin): {path}")
@@ -166,12 +167,7 @@ SPEECH_BACKENDS: Mapping[str, Callable[[SpeechModelSettings, Path], SpeechRecogn
 
 
 def load_speech_model(settings: SpeechModelSettings, cache: Path) -> SpeechRecognizer:
-    factory = SPEECH_BACKENDS.get(settings.backend)
-    if factory is None:
-        raise ModelLoadError(
-            f"speech model {settings.id!r}: unknown backend {settings.backend!r}; "
-            f"known: {sorted(SPEECH_BACKENDS)}"
-        )
+    factory = _pick(SPEECH_BACKENDS, settings.backend, f"backend for {settings.id!r}:")
     return factory(settings, cache)
 
 
@@ -190,10 +186,7 @@ def _load_piper(settings: VoiceSettings) -> SpeechSynthesizer:
 
     if settings.source.startswith(EMBEDDED_PREFIX):
         name = settings.source.removeprefix(EMBEDDED_PREFIX)
-        locate = EMBEDDED_VOICES.get(name)
-        if locate is None:
-            raise ModelLoadError(f"unknown embedded voice {name!r}; known: {sorted(EMBEDDED_VOICES)}")
-        return PiperSynthesizer(locate())
+        return PiperSynthesizer(_pick(EMBEDDED_VOICES, name, "embedded voice")())
     return PiperSynthesizer(Path(settings.source).expanduser())
 
 
@@ -210,9 +203,5 @@ VOICE_BACKENDS: Mapping[str, Callable[[VoiceSettings], SpeechSynthesizer]] = {
 
 
 def load_voice(settings: VoiceSettings) -> SpeechSynthesizer:
-    factory = VOICE_BACKENDS.get(settings.backend)
-    if factory is None:
-        raise ModelLoadError(
-            f"voice {settings.id!r}: unknown backend {settings.backend!r}; known: {sorted(VOICE_BACKENDS)}"
-        )
+    factory = _pick(VOICE_BACKENDS, settings.backend, f"backend for {settings.id!r}:")
     return factory(settings)
