@@ -26,7 +26,7 @@ from omnivox.chat.plan import SpeechPlan
 from omnivox.errors import InvalidRequest
 from omnivox.runtimes.synthesis import SpeechSynthesizer
 from omnivox.storage.audio_store import AudioStore, StoredAudio
-from omnivox.synthesis.segmenter import Segmenter, speakable
+from omnivox.synthesis.segmenter import Segmenter, spoken
 from omnivox.synthesis.service import pieces_of, speak
 
 
@@ -134,11 +134,9 @@ class Speaker:
         segmenter = Segmenter()
         try:
             async for text in texts:
-                for piece in segmenter.feed(text):
-                    if spoken := speakable(piece).strip():
-                        await pieces.put(spoken)
-            for piece in segmenter.flush():
-                if spoken := speakable(piece).strip():
-                    await pieces.put(spoken)
+                for piece in spoken(segmenter.feed(text)):
+                    await pieces.put(piece)
+            for piece in spoken(segmenter.flush()):
+                await pieces.put(piece)
         finally:
             await pieces.put(None)

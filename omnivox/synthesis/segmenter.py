@@ -9,6 +9,7 @@ enough to sound natural alone -- a clause end (, ; : followed by a space). Looka
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 ABBREVIATIONS = frozenset(
     (
@@ -30,6 +31,11 @@ def speakable(text: str) -> str:
     """`text` without markdown markup: links keep their text, emphasis and code marks go, headings and
     list bullets go."""
     return _MARKUP.sub("", _LINE_MARK.sub("", _LINK.sub(r"\1", text)))
+
+
+def spoken(pieces: Iterable[str]) -> list[str]:
+    """What of each piece is spoken: markup removed, surrounding space stripped, empty pieces dropped."""
+    return [text for piece in pieces if (text := speakable(piece).strip())]
 
 
 class Segmenter:

@@ -18,7 +18,7 @@ from omnivox.errors import InvalidRequest, ModelNotFound
 from omnivox.protocol.speech import SpeechAudioDelta, SpeechAudioDone, SpeechRequest, SpeechUsage
 from omnivox.runtimes.catalog import ModelCatalog, ServedVoice
 from omnivox.runtimes.synthesis import SpeechSynthesizer
-from omnivox.synthesis.segmenter import Segmenter, speakable
+from omnivox.synthesis.segmenter import Segmenter, spoken
 
 #: omnivox's accounting of spoken audio in tokens (OpenAI's audio models bill by audio tokens too).
 AUDIO_TOKENS_PER_SECOND = 10
@@ -33,8 +33,7 @@ def audio_tokens(seconds: float) -> int:
 def pieces_of(text: str) -> list[str]:
     """`text` cut where a speaker would breathe, markup removed, empty pieces dropped."""
     segmenter = Segmenter()
-    cut = segmenter.feed(text) + segmenter.flush()
-    return [spoken for piece in cut if (spoken := speakable(piece).strip())]
+    return spoken(segmenter.feed(text) + segmenter.flush())
 
 
 def speak(voice: SpeechSynthesizer, pieces: Iterator[str] | list[str], speed: float) -> Iterator[Audio]:
