@@ -16,6 +16,7 @@ import pytest
 from omnivox.runtimes.speech import SpeechRecognizer
 from tests.conftest import serve_fake
 from tests.support.audio import encode, silence, tone
+from tests.support.chat import completion
 from tests.support.openapi import validate
 from tests.support.sse import read_events
 from tests.support.wer import wer
@@ -40,11 +41,7 @@ def _heard(url: str, content: list[dict[str, Any]]) -> dict[str, Any]:
         "temperature": 0,
         "messages": [{"role": "user", "content": content}],
     }
-    response = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=120)
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    validate(result, "CreateChatCompletionResponse")
-    return result
+    return completion(url, body, timeout=120)
 
 
 def _said(result: dict[str, Any]) -> str:

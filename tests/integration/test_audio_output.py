@@ -21,6 +21,7 @@ from omnivox.runtimes.speech import SpeechRecognizer
 from omnivox.runtimes.synthesis import SpeechSynthesizer
 from omnivox.storage.audio_store import SQLiteAudioStore, StoredAudio
 from tests.conftest import serve_fake
+from tests.support.chat import completion
 from tests.support.fakes import FakeLanguageModel
 from tests.support.openapi import validate
 from tests.support.sse import read_events
@@ -68,11 +69,7 @@ def _ask(url: str, **fields: Any) -> dict[str, Any]:
         "temperature": 0,
         **fields,
     }
-    response = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=120)
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    validate(result, "CreateChatCompletionResponse")
-    return result
+    return completion(url, body, timeout=120)
 
 
 @pytest.mark.parametrize("fmt", ["wav", "mp3", "flac", "opus", "aac", "pcm16"])

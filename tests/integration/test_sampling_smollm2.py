@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
 
@@ -15,7 +14,7 @@ from omnivox.config import EMBEDDED_CHAT_MODEL, load_settings
 from omnivox.runtimes.llama_cpp import LlamaCppModel
 from omnivox.runtimes.registry import resolve_source
 from omnivox.sampling.sampler import Sampler, SamplingParams, log_softmax
-from tests.support.openapi import validate
+from tests.support.chat import completion
 from tests.support.server import live_server
 
 pytestmark = pytest.mark.model
@@ -39,11 +38,7 @@ def url() -> Iterator[str]:
 
 def _ask(url: str, **fields: Any) -> dict[str, Any]:
     body = {"model": "gpt-4o-audio-preview", "messages": MESSAGES, **fields}
-    response = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=120)
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    validate(result, "CreateChatCompletionResponse")
-    return result
+    return completion(url, body, timeout=120)
 
 
 def _single_token(runtime: LlamaCppModel, text: str) -> int:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from omnivox.api.app import create_app
 from omnivox.config import load_settings
+from tests.support.chat import completion
 from tests.support.openapi import validate
 from tests.support.server import live_server
 
@@ -95,11 +96,7 @@ def _complete(url: str, **fields: Any) -> dict[str, Any]:
         "messages": [{"role": "user", "content": "Fill in an example."}],
         **fields,
     }
-    response = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=300)
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    validate(result, "CreateChatCompletionResponse")
-    return result
+    return completion(url, body, timeout=300)
 
 
 @pytest.mark.parametrize("temperature", [0.3, 1.0])

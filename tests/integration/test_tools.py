@@ -16,6 +16,7 @@ import pytest
 
 from omnivox.api.app import create_app
 from omnivox.config import load_settings
+from tests.support.chat import completion
 from tests.support.openapi import validate
 from tests.support.server import live_server
 from tests.support.sse import read_events
@@ -60,11 +61,7 @@ def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def _complete(url: str, **fields: Any) -> dict[str, Any]:
     body = {"model": "gpt-4o-audio-preview", "messages": ASK, "tools": TOOLS, **fields}
-    response = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=300)
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    validate(result, "CreateChatCompletionResponse")
-    return result
+    return completion(url, body, timeout=300)
 
 
 def _check_calls(calls: list[dict[str, Any]]) -> None:
