@@ -25,6 +25,12 @@ ANNOTATIONS = frozenset(
     {"title", "description", "default", "examples", "$schema", "$id", "$comment", "strict"}
 )
 FORMATS = frozenset({"date", "time", "date-time", "uuid", "uuid1", "uuid2", "uuid3", "uuid4", "uuid5"})
+#: The largest count `minLength`, `maxLength`, `minItems` and `maxItems` may give. The converter writes a
+#: count out as that many grammar items (a maximum as that many nested optional groups): llama.cpp refuses
+#: to parse beyond about a thousand nested groups, crashes (stack overflow) on tens of thousands, and a
+#: count of billions exhausts memory while the grammar is being written.
+MAX_REPETITIONS = 1000
+_REPETITIONS = ("minLength", "maxLength", "minItems", "maxItems")
 #: JSON forbids raw control characters in strings; the converter's `char` rule allowed them.
 _CHAR_RULE = r'char ::= [^"\\]'
 _STRICT_CHAR_RULE = r'char ::= [^"\\\x7F\x00-\x1F]'
@@ -54,6 +60,10 @@ def _audit(schema: Any, where: str) -> None:
             raise ValueError(f"`{key}` at {where} is not supported in structured outputs here")
         elif key in ("items", "prefixItems", "anyOf", "oneOf", "allOf", "additionalProperties"):
             _audit(value, f"{where}.{key}")
+    for key in _REPETITIONS:
+        count = schema.get(key, 0)
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_REPETITIONS:
+            raise ValueError(f"`{key}` at {where} must be an integer from 0 to {MAX_REPETITIONS}")
     if "format" in schema and schema["format"] not in FORMATS:
         raise ValueError(f"format {schema['format']!r} at {where} is not supported here")
     string_rules = [k for k in ("pattern", "format", "minLength") if k in schema] + (

@@ -17,15 +17,31 @@ def _clock(seconds: float, separator: str) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
 
 
+def _cues(segments: Sequence[Segment]) -> list[tuple[Segment, str]]:
+    """Each segment with the text of its cue: one line (a blank line would end the cue), without `-->`
+    (a line holding it reads as a timing line; written `->`, as Whisper's own writers do). Segments with
+    no text make no cue."""
+    cues = [(s, " ".join(s.text.split()).replace("-->", "->")) for s in segments]
+    return [(s, text) for s, text in cues if text]
+
+
 def srt(segments: Sequence[Segment]) -> str:
     return "".join(
-        f"{i}\n{_clock(s.start, ',')} --> {_clock(s.end, ',')}\n{s.text.strip()}\n\n"
-        for i, s in enumerate(segments, start=1)
+        f"{i}\n{_clock(s.start, ',')} --> {_clock(s.end, ',')}\n{text}\n\n"
+        for i, (s, text) in enumerate(_cues(segments), start=1)
     )
 
 
+def _vtt_escaped(text: str) -> str:
+    """WebVTT cue text: `&` and `<` start escapes and tags there, so they are escaped (and `>` with them)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def vtt(segments: Sequence[Segment]) -> str:
-    cues = "".join(f"{_clock(s.start, '.')} --> {_clock(s.end, '.')}\n{s.text.strip()}\n\n" for s in segments)
+    cues = "".join(
+        f"{_clock(s.start, '.')} --> {_clock(s.end, '.')}\n{_vtt_escaped(text)}\n\n"
+        for s, text in _cues(segments)
+    )
     return "WEBVTT\n\n" + cues
 
 
