@@ -1,4 +1,7 @@
-"""`omnivox serve`: run the server. Flags override the config file and the environment."""
+"""`omnivox serve`: run the server. Flags override the config file and the environment.
+
+SIGTERM (or Ctrl-C) shuts down gracefully: no new connections, running requests get
+`shutdown_grace_seconds` to finish, then are cancelled; the process exits 0."""
 
 from __future__ import annotations
 
@@ -12,9 +15,13 @@ import uvicorn
 from pydantic import ValidationError
 
 from omnivox.api.app import create_app
+from omnivox.api.keys import ApiKeys
 from omnivox.config import load_settings
 from omnivox.errors import ModelLoadError
+from omnivox.logs import configure_logging
 from omnivox.runtimes.catalog import ModelCatalog
+
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,9 +52,15 @@ def main(argv: list[str] | None = None) -> int:
     except (ValidationError, OSError, ValueError) as exc:
         print(f"omnivox: invalid settings: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level)
+    log = logging.getLogger("omnivox")
+    try:  # read the keys before the (long) model load: a bad keys file fails at once
+        keys = ApiKeys.from_settings(settings)
+    except (OSError, ValueError) as exc:
+        print(f"omnivox: invalid API keys: {exc}", file=sys.stderr)
+        return 2
+    if not (settings.api_keys or settings.api_keys_file) and settings.host not in _LOOPBACK:
+        log.warning("listening on %s with no API keys: anyone who can reach it may use it", settings.host)
     try:  # load before listening: a model that cannot load stops the server with its reason
         catalog = ModelCatalog.load(settings)
     except ModelLoadError as exc:
@@ -58,10 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
     try:
         uvicorn.run(
-            create_app(settings, catalog),
+            create_app(settings, catalog, keys=keys),
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level,
+            log_config=None,  # keep ours: every line with its request id
+            access_log=False,  # omnivox.access writes one line per request, with its id
+            timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         )
     finally:
         catalog.close()

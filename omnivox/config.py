@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -199,6 +199,16 @@ class Settings(BaseSettings):
     synthesis: SynthesisSettings = Field(
         default_factory=SynthesisSettings, description="Voices and stored spoken answers."
     )
+class RateLimitSettings(BaseModel):
+    """Per-client limits on /v1/*: each API key (or, with no keys configured, each client address) has its
+    own budget that refills continuously. None: no limit."""
+
+    requests_per_minute: int | None = Field(None, ge=1, description="Requests per minute per client.")
+    tokens_per_minute: int | None = Field(
+        None, ge=1, description="Chat tokens (prompt + completion) per minute per client."
+    )
+
+
     cache_dir: Path = Field(
         Path("~/.cache/omnivox"),
         description="Where derived model files are kept (the joined Whisper base weights).",
@@ -240,6 +250,22 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     class _FileSettings(Settings):
         @classmethod
         def settings_customise_sources(
+    api_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="Keys accepted as `Authorization: Bearer <key>` on /v1/*; none (and no file): no keys "
+        "are asked for.",
+    )
+    api_keys_file: Path | None = Field(
+        None, description="A file of further API keys, one per line (blank lines and # comments ignored)."
+    )
+    rate_limits: RateLimitSettings = Field(
+        default_factory=RateLimitSettings, description="Requests and tokens per minute per client."
+    )
+    shutdown_grace_seconds: int = Field(
+        30,
+        ge=0,
+        description="On SIGTERM: how long running requests may take to finish before they are cancelled.",
+    )
             cls,
             settings_cls: type[BaseSettings],
             init_settings: PydanticBaseSettingsSource,

@@ -75,6 +75,30 @@ class RequestTooLarge(OmnivoxError):
     default_code = "request_too_large"
 
 
+class AuthenticationFailed(OmnivoxError):
+    """No API key, or one that is not configured (401)."""
+
+    status = 401
+    error_type = "invalid_request_error"
+    default_code = "invalid_api_key"
+
+
+class RateLimited(OmnivoxError):
+    """A client spent its requests per minute (429). OpenAI names the exhausted limit in `type`."""
+
+    status = 429
+    error_type = "requests"
+    default_code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, headers: dict[str, str]) -> None:
+        super().__init__(message)
+        self.headers = headers  # retry-after, retry-after-ms, x-ratelimit-*
+
+
+class TokenRateLimited(RateLimited):
+    error_type = "tokens"
+
+
 class ServerOverloaded(OmnivoxError):
     """A runtime's bounded queue is full; answered at once instead of queueing without end (503)."""
 

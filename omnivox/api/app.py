@@ -1,5 +1,9 @@
 """create_app(settings): the FastAPI application. Models load in the lifespan, before the server
-accepts connections; tests may pass a ready catalog (of fakes) instead."""
+accepts connections; tests may pass a ready catalog (of fakes) instead.
+
+Every request passes the gateway (request id, API key, rate limit, metrics, access log). At shutdown,
+after uvicorn's grace period, whatever still runs on a runtime's thread is cancelled and the threads are
+joined before the audio store closes, so no write is cut in half."""
 
 from __future__ import annotations
 
@@ -11,7 +15,10 @@ from fastapi import FastAPI
 
 from omnivox import __version__
 from omnivox.api.errors import install_error_handlers
-from omnivox.api.routes import audio, chat, health, models, speech
+from omnivox.api.gateway import Gateway
+from omnivox.api.keys import ApiKeys
+from omnivox.api.ratelimit import RateLimiter
+from omnivox.api.routes import audio, chat, health, metrics, models, speech
 from omnivox.api.state import Services
 from omnivox.chat.service import ChatService
 from omnivox.chat.speaking import Speaker
@@ -19,33 +26,58 @@ from omnivox.config import Settings
 from omnivox.runtimes.catalog import ModelCatalog
 from omnivox.storage.audio_store import SQLiteAudioStore
 from omnivox.synthesis.service import SpeechService
+from omnivox.telemetry import Telemetry
 from omnivox.transcription.service import TranscriptionService
 
 
-def create_app(settings: Settings, catalog: ModelCatalog | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, catalog: ModelCatalog | None = None, *, keys: ApiKeys | None = None
+) -> FastAPI:
+    """`keys`: as read from the settings (read here when not given; OSError or ValueError when the keys
+    file cannot be read or holds a malformed key)."""
+    keys = keys if keys is not None else ApiKeys.from_settings(settings)
+    telemetry = Telemetry()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loaded = (
             catalog if catalog is not None else await anyio.to_thread.run_sync(ModelCatalog.load, settings)
         )
+        telemetry.watch(loaded)
         store = SQLiteAudioStore(settings.synthesis.store)
-        speaker = Speaker(store, settings.synthesis.audio_expiry_seconds)
+        speaker = Speaker(store, settings.synthesis.audio_expiry_seconds, telemetry)
         app.state.services = Services(
             settings=settings,
             catalog=loaded,
-            chat=ChatService(loaded, speaker, audio=settings.audio, max_choices=settings.max_choices),
-            transcription=TranscriptionService(loaded, settings.audio),
-            speech=SpeechService(loaded),
+            chat=ChatService(
+                loaded,
+                speaker,
+                audio=settings.audio,
+                max_choices=settings.max_choices,
+                telemetry=telemetry,
+            ),
+            transcription=TranscriptionService(loaded, settings.audio, telemetry),
+            speech=SpeechService(loaded, telemetry),
         )
         try:
             yield
         finally:
+            loaded.stop_workers()
             store.close()
             if catalog is None:
                 loaded.close()
 
     app = FastAPI(title="omnivox", version=__version__, lifespan=lifespan)
+    app.state.telemetry = telemetry
     install_error_handlers(app)
-    for module in (chat, audio, speech, models, health):
-        app.include_router(module.router)
+    routers = [module.router for module in (chat, audio, speech, models, health, metrics)]
+    for router in routers:
+        app.include_router(router)
+    app.add_middleware(
+        Gateway,
+        keys=keys,
+        limiter=RateLimiter(settings.rate_limits),
+        telemetry=telemetry,
+        routes=[route for router in routers for route in router.routes],
+    )
     return app

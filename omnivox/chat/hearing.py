@@ -21,6 +21,7 @@ from omnivox.config import AudioSettings
 from omnivox.errors import InvalidRequest, UnsupportedParameter
 from omnivox.runtimes.catalog import ServedSpeechModel
 from omnivox.runtimes.speech import Transcript
+from omnivox.telemetry import Telemetry
 
 #: A gap between words at least this long is reported as a pause.
 PAUSE_SECONDS = 0.8
@@ -81,8 +82,11 @@ def _pauses(transcript: Transcript) -> list[tuple[float, str]]:
 class Hearing:
     """Hears the audio parts of one request with the configured recogniser."""
 
-    def __init__(self, recognizer: ServedSpeechModel | None, settings: AudioSettings) -> None:
+    def __init__(
+        self, recognizer: ServedSpeechModel | None, settings: AudioSettings, telemetry: Telemetry
+    ) -> None:
         self._recognizer = recognizer
+        self._telemetry = telemetry
         self._settings = settings
         self._limits = AudioLimits(
             max_seconds=settings.max_seconds_per_part, max_channels=settings.max_channels
@@ -106,6 +110,7 @@ class Hearing:
         transcripts = await recognizer.worker.run(
             lambda: [recognizer.runtime.recognize(a).complete() for a in decoded], ticket
         )
+        self._telemetry.heard(total)
         return [
             Heard(audio, transcript, describe(part.number, audio, transcript))
             for part, audio, transcript in zip(parts, decoded, transcripts, strict=True)

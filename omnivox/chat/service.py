@@ -5,8 +5,9 @@ layer sends a status line."""
 from __future__ import annotations
 
 import functools
+import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import anyio.to_thread
@@ -22,10 +23,12 @@ from omnivox.chat.speaking import Speaker
 from omnivox.chat.streaming import spoken_chunks, text_chunks, tool_chunks
 from omnivox.chat.tools import parse_calls
 from omnivox.config import AudioSettings
+from omnivox.context import charge_tokens
 from omnivox.errors import ContextLengthExceeded, ModelFailure
 from omnivox.protocol.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
 from omnivox.runtimes.catalog import ModelCatalog
 from omnivox.runtimes.worker import JobStream
+from omnivox.telemetry import Telemetry
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +36,7 @@ class PreparedChat:
     plan: ChatPlan
     prompt: tuple[int, ...]
     audio_tokens: int  # prompt tokens that stand for audio input (its transcript blocks)
+    received: float  # time.monotonic() when preparation began: time to first token counts from here
 
 
 class ChatService:
@@ -43,14 +47,17 @@ class ChatService:
         *,
         audio: AudioSettings | None = None,
         max_choices: int = 8,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._catalog = catalog
         self._speaker = speaker
         self._max_choices = max_choices
-        self._hearing = Hearing(catalog.hearing, audio or AudioSettings())
+        self._telemetry = telemetry or Telemetry()
+        self._hearing = Hearing(catalog.hearing, audio or AudioSettings(), self._telemetry)
         self._prompts = {m.id: PromptBuilder(m.runtime) for m in catalog.models}
 
     async def prepare(self, request: ChatCompletionRequest) -> PreparedChat:
+        received = time.monotonic()
         plan = build_plan(request, self._catalog, max_choices=self._max_choices)
         recalled = await self._speaker.recall(audio_refs(plan.messages))
         heard = await self._hearing.hear(audio_parts(plan.messages))
@@ -60,7 +67,7 @@ class ChatService:
         prompt = await anyio.to_thread.run_sync(self._prompts[plan.model.id].tokens, messages, instructions)
         self._check_context(plan, len(prompt))
         audio_tokens = sum(len(runtime.tokenize(h.block)) for h in heard)
-        return PreparedChat(plan, tuple(prompt), min(audio_tokens, len(prompt)))
+        return PreparedChat(plan, tuple(prompt), min(audio_tokens, len(prompt)), received)
 
     @staticmethod
     def _check_context(plan: ChatPlan, prompt_tokens: int) -> None:
@@ -95,7 +102,27 @@ class ChatService:
             prepared.audio_tokens,
             plan.grammar,
         )
-        return plan.model.worker.submit(functools.partial(generate, plan.model.runtime, job), ticket)
+        events = plan.model.worker.submit(functools.partial(generate, plan.model.runtime, job), ticket)
+        events.watch(self._observer(prepared))
+        return events
+
+    def _observer(self, prepared: PreparedChat) -> Callable[[Event], None]:
+        """Records time to first token and the tokens used (metrics, and the client's rate limit)."""
+        model = prepared.plan.model.id
+        waiting = True
+
+        def observe(event: Event) -> None:
+            nonlocal waiting
+            if waiting and isinstance(event, TextDelta):
+                waiting = False
+                self._telemetry.first_token.labels(model).observe(time.monotonic() - prepared.received)
+            elif isinstance(event, UsageReport):
+                self._telemetry.count_tokens(
+                    model, event.prompt_tokens, event.completion_tokens, event.cached_tokens
+                )
+                charge_tokens(event.prompt_tokens + event.completion_tokens)
+
+        return observe
 
     def _builder(self, plan: ChatPlan) -> ResponseBuilder:
         fingerprint = plan.model.runtime.info.fingerprint
@@ -125,7 +152,7 @@ class ChatService:
                 if choice.tool_calls:
                     choice.finish_reason = "tool_calls"
         if plan.speech is not None and not choices[0].tool_calls:  # a turn that calls tools is not spoken
-            choices[0].audio = await self._speaker.speak(plan.speech, choices[0].text)
+            choices[0].audio = await self._speaker.speak(plan.speech, choices[0].text, prepared.received)
         return self._builder(plan).completion(choices, usage)
 
     def stream(self, prepared: PreparedChat) -> AsyncIterator[ChatCompletionChunk]:
@@ -134,7 +161,9 @@ class ChatService:
         builder = self._builder(prepared.plan)
         chunks: AsyncIterator[ChatCompletionChunk]
         if prepared.plan.speech is not None:
-            chunks = spoken_chunks(prepared.plan.speech, events, builder, self._speaker)
+            chunks = spoken_chunks(
+                prepared.plan.speech, events, builder, self._speaker, received=prepared.received
+            )
         elif prepared.plan.tools is not None:
             chunks = tool_chunks(prepared.plan, events, builder)
         else:

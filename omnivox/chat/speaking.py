@@ -28,6 +28,7 @@ from omnivox.runtimes.synthesis import SpeechSynthesizer
 from omnivox.storage.audio_store import AudioStore, StoredAudio
 from omnivox.synthesis.segmenter import Segmenter, spoken
 from omnivox.synthesis.service import pieces_of, speak
+from omnivox.telemetry import Telemetry
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +71,13 @@ def _speak_piece(voice: SpeechSynthesizer, piece: str, cancelled: threading.Even
 
 
 class Speaker:
-    def __init__(self, store: AudioStore, expiry_seconds: int) -> None:
+    def __init__(self, store: AudioStore, expiry_seconds: int, telemetry: Telemetry | None = None) -> None:
         self._store = store
         self._expiry = expiry_seconds
+        self._telemetry = telemetry or Telemetry()
+
+    def _first_audio(self, received: float) -> None:
+        self._telemetry.first_audio.labels("chat").observe(time.monotonic() - received)
 
     @staticmethod
     def new_id() -> str:
@@ -91,8 +96,9 @@ class Speaker:
             recalled[ref.id] = stored.transcript
         return recalled
 
-    async def speak(self, speech: SpeechPlan, text: str) -> SpokenAnswer:
-        """The whole answer, spoken, encoded and stored."""
+    async def speak(self, speech: SpeechPlan, text: str, received: float) -> SpokenAnswer:
+        """The whole answer, spoken, encoded and stored (`received`: when the request came, for
+        the time to first audio)."""
         pieces = pieces_of(text)
         voice = speech.voice
 
@@ -101,6 +107,8 @@ class Speaker:
             return encode(audio, speech.format), audio.duration
 
         data, seconds = await voice.worker.run(synthesize, voice.worker.admit())
+        self._first_audio(received)
+        self._telemetry.spoke(seconds)
         answer = SpokenAnswer(self.new_id(), " ".join(pieces), data, self.expires_at(), seconds)
         await self.keep(answer, speech.format)
         return answer
@@ -110,13 +118,13 @@ class Speaker:
         await anyio.to_thread.run_sync(self._store.put, stored)
 
     async def stream(
-        self, speech: SpeechPlan, texts: AsyncIterator[str]
+        self, speech: SpeechPlan, texts: AsyncIterator[str], received: float
     ) -> AsyncIterator[SpokenText | SpokenAudio]:
         """Speak `texts` as they arrive; the text side runs ahead in a task of its own."""
         pieces: asyncio.Queue[str | None] = asyncio.Queue()
         cutting = asyncio.create_task(self._cut(texts, pieces))
         voice = speech.voice
-        first = True
+        first = first_audio = True
         try:
             while (piece := await pieces.get()) is not None:
                 yield SpokenText(piece if first else " " + piece)
@@ -124,6 +132,10 @@ class Speaker:
                 job = functools.partial(_speak_piece, voice.runtime, piece)
                 spoken = voice.worker.submit(job, voice.worker.admit())
                 async for audio in spoken:
+                    if first_audio:
+                        self._first_audio(received)
+                        first_audio = False
+                    self._telemetry.spoke(audio.duration)
                     yield SpokenAudio(pcm16(audio), audio.duration)
             await cutting  # raises what the text side raised
         finally:

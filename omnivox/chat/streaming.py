@@ -95,7 +95,12 @@ async def _texts(events: JobStream[Event], outcome: _Outcome) -> AsyncIterator[s
 
 
 async def spoken_chunks(
-    speech: SpeechPlan, events: JobStream[Event], builder: ResponseBuilder, speaker: Speaker
+    speech: SpeechPlan,
+    events: JobStream[Event],
+    builder: ResponseBuilder,
+    speaker: Speaker,
+    *,
+    received: float,
 ) -> AsyncIterator[ChatCompletionChunk]:
     """The id first; then for each piece its transcript and its pcm16 audio as it is synthesised; then
     `expires_at`, the finish reason and (if asked) the usage. The answer is stored at the end."""
@@ -103,7 +108,7 @@ async def spoken_chunks(
     audio_id, expires_at = speaker.new_id(), speaker.expires_at()
     transcript, pcm, seconds = [], [], 0.0
     yield builder.audio_start_chunk(audio_id)
-    async for item in speaker.stream(speech, _texts(events, outcome)):
+    async for item in speaker.stream(speech, _texts(events, outcome), received):
         if isinstance(item, SpokenText):
             transcript.append(item.text)
             yield builder.audio_chunk(transcript=item.text)

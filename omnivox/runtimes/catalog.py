@@ -158,15 +158,27 @@ class ModelCatalog:
             param=param,
         )
 
+    def workers(self) -> list[ModelWorker]:
+        return [
+            *(m.worker for m in self._models),
+            *(r.worker for r in self._speech),
+            *(v.worker for v in self._voices.values()),
+        ]
+
+    def stop_workers(self) -> None:
+        """Cancel what is running or waiting on every runtime's thread and wait for the threads to end."""
+        for worker in self.workers():
+            worker.cancel_all()
+        for worker in self.workers():
+            worker.shutdown()
+
     def close(self) -> None:
+        self.stop_workers()
         for model in self._models:
-            model.worker.shutdown()
             model.runtime.close()
         for recognizer in self._speech:
-            recognizer.worker.shutdown()
             recognizer.runtime.close()
         for voice in self._voices.values():
-            voice.worker.shutdown()
             voice.runtime.close()
 
 

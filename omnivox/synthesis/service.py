@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import math
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
@@ -18,7 +19,9 @@ from omnivox.errors import InvalidRequest, ModelNotFound
 from omnivox.protocol.speech import SpeechAudioDelta, SpeechAudioDone, SpeechRequest, SpeechUsage
 from omnivox.runtimes.catalog import ModelCatalog, ServedVoice
 from omnivox.runtimes.synthesis import SpeechSynthesizer
+from omnivox.runtimes.worker import JobStream
 from omnivox.synthesis.segmenter import Segmenter, spoken
+from omnivox.telemetry import Telemetry
 
 #: omnivox's accounting of spoken audio in tokens (OpenAI's audio models bill by audio tokens too).
 AUDIO_TOKENS_PER_SECOND = 10
@@ -57,13 +60,16 @@ class PreparedSpeech:
     request: SpeechRequest
     voice: ServedVoice
     pieces: tuple[str, ...]
+    received: float  # time.monotonic() at preparation: time to first audio counts from here
 
 
 class SpeechService:
-    def __init__(self, catalog: ModelCatalog) -> None:
+    def __init__(self, catalog: ModelCatalog, telemetry: Telemetry | None = None) -> None:
         self._catalog = catalog
+        self._telemetry = telemetry or Telemetry()
 
     def prepare(self, request: SpeechRequest) -> PreparedSpeech:
+        received = time.monotonic()
         if request.model not in OPENAI_TTS_ALIASES:
             raise ModelNotFound(
                 f"The model `{request.model}` does not exist; text-to-speech models: "
@@ -73,7 +79,8 @@ class SpeechService:
         if not request.input.strip():
             raise InvalidRequest("The input holds only whitespace: there is nothing to speak.", param="input")
         voice = self._catalog.resolve_voice(request.voice, param="voice")
-        return PreparedSpeech(request, voice, tuple(pieces_of(request.input)) or (request.input.strip(),))
+        pieces = tuple(pieces_of(request.input)) or (request.input.strip(),)
+        return PreparedSpeech(request, voice, pieces, received)
 
     def _encoded(self, prepared: PreparedSpeech, cancelled: threading.Event) -> Iterator[bytes | float]:
         """On the voice's worker: encoded bytes as they are ready, then the seconds spoken."""
@@ -90,10 +97,26 @@ class SpeechService:
             yield tail
         yield seconds
 
-    def audio(self, prepared: PreparedSpeech) -> AsyncIterator[bytes]:
-        """Admits and starts now (503 here when the voice is busy); the file's bytes as produced."""
+    def _start(self, prepared: PreparedSpeech) -> JobStream[bytes | float]:
+        """Admit (503 at once when the voice is busy) and start; record first audio and seconds spoken."""
         worker = prepared.voice.worker
         items = worker.submit(lambda cancelled: self._encoded(prepared, cancelled), worker.admit())
+        waiting = True
+
+        def observe(item: bytes | float) -> None:
+            nonlocal waiting
+            if waiting and isinstance(item, bytes):
+                waiting = False
+                self._telemetry.first_audio.labels("speech").observe(time.monotonic() - prepared.received)
+            elif isinstance(item, float):
+                self._telemetry.spoke(item)
+
+        items.watch(observe)
+        return items
+
+    def audio(self, prepared: PreparedSpeech) -> AsyncIterator[bytes]:
+        """Admits and starts now (503 here when the voice is busy); the file's bytes as produced."""
+        items = self._start(prepared)
 
         async def data() -> AsyncIterator[bytes]:
             async for item in items:
@@ -103,8 +126,7 @@ class SpeechService:
         return data()
 
     def events(self, prepared: PreparedSpeech) -> AsyncIterator[SpeechAudioDelta | SpeechAudioDone]:
-        worker = prepared.voice.worker
-        items = worker.submit(lambda cancelled: self._encoded(prepared, cancelled), worker.admit())
+        items = self._start(prepared)
         input_tokens = len(prepared.request.input.split())
 
         async def events() -> AsyncIterator[SpeechAudioDelta | SpeechAudioDone]:

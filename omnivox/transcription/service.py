@@ -18,6 +18,7 @@ from omnivox.errors import InvalidRequest, UnsupportedParameter
 from omnivox.protocol.audio import TextDelta, TextDone, TranscriptionForm
 from omnivox.runtimes.catalog import ModelCatalog, ServedSpeechModel
 from omnivox.runtimes.speech import Recognition, Segment, Task, Transcript
+from omnivox.telemetry import Telemetry
 from omnivox.transcription.languages import LANGUAGES
 
 #: Formats OpenAI lists for uploads; anything else is refused by extension before decoding.
@@ -33,8 +34,11 @@ class PreparedTranscription:
 
 
 class TranscriptionService:
-    def __init__(self, catalog: ModelCatalog, audio: AudioSettings) -> None:
+    def __init__(
+        self, catalog: ModelCatalog, audio: AudioSettings, telemetry: Telemetry | None = None
+    ) -> None:
         self._catalog = catalog
+        self._telemetry = telemetry or Telemetry()
         self._limits = AudioLimits(max_seconds=audio.max_seconds_per_part, max_channels=audio.max_channels)
 
     async def prepare(
@@ -44,6 +48,7 @@ class TranscriptionService:
         _check_options(form, model, task)
         declared = _declared_format(filename)
         audio = await anyio.to_thread.run_sync(self._decode, data, declared)
+        self._telemetry.heard(audio.duration)
         return PreparedTranscription(model, audio, form, task)
 
     def _decode(self, data: bytes, declared: str | None) -> Audio:

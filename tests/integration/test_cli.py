@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -90,3 +91,97 @@ def test_missing_model_file_fails_at_start(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "cannot load models" in result.stderr and "none.gguf" in result.stderr
+
+
+def _start(tmp_path: Path, **env_settings: str) -> tuple[subprocess.Popen[str], str]:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMNIVOX_")}
+    env.update({f"OMNIVOX_{k.upper()}": v for k, v in env_settings.items()})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "omnivox", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(f"{url}/health", timeout=1)
+            return process, url
+        except httpx.TransportError:
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            assert time.monotonic() < deadline, "server did not come up"
+            time.sleep(0.2)
+
+
+def test_sigterm_cancels_a_long_stream_after_the_grace_period_and_keeps_the_store(tmp_path: Path) -> None:
+    store = tmp_path / "audio.sqlite3"
+    process, url = _start(tmp_path, shutdown_grace_seconds="2", synthesis__store=str(store))
+    try:
+        spoken = httpx.post(
+            f"{url}/v1/chat/completions",
+            timeout=120,
+            json={
+                "model": "gpt-4o-audio-preview",
+                "messages": [{"role": "user", "content": "Say hello."}],
+                "modalities": ["text", "audio"],
+                "audio": {"voice": "alloy", "format": "wav"},
+                "max_tokens": 8,
+            },
+        )
+        assert spoken.status_code == 200
+        audio_id = spoken.json()["choices"][0]["message"]["audio"]["id"]
+        request_id = spoken.headers["x-request-id"]
+
+        endless = {
+            "model": "gpt-4o-audio-preview",
+            "messages": [{"role": "user", "content": "Count to ten thousand."}],
+            "logit_bias": {"0": -100, "1": -100, "2": -100},  # SmolLM2's end tokens: it cannot stop
+            "max_tokens": 5000,
+            "stream": True,
+        }
+        chunks = 0
+        with httpx.stream("POST", f"{url}/v1/chat/completions", json=endless, timeout=60) as response:
+            lines = response.iter_lines()
+            while chunks < 10:
+                chunks += next(lines).startswith("data: ")
+            process.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            time.sleep(0.5)
+            with pytest.raises(httpx.TransportError):  # no new connections once shutting down
+                httpx.get(f"{url}/health", timeout=2)
+            with pytest.raises(httpx.TransportError):  # the stream is cut when the grace period ends
+                for line in lines:
+                    chunks += line.startswith("data: ")
+            cut_after = time.monotonic() - signalled
+        code = process.wait(timeout=30)
+        exited_after = time.monotonic() - signalled
+    finally:
+        if process.poll() is None:
+            process.kill()
+    output = process.stdout.read() if process.stdout else ""
+    assert code == 0, output
+    assert 1.5 < cut_after < 6, (cut_after, output)
+    assert exited_after < 10, output
+    assert chunks > 10  # it streamed during the grace period
+    assert request_id in output  # the access line names the request
+    with sqlite3.connect(store) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("SELECT count(*) FROM audio WHERE id = ?", (audio_id,)).fetchone() == (1,)
+
+
+def test_bad_api_keys_file_refuses_to_start(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    keys.write_text("has a space\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMNIVOX_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "omnivox", "serve", "--port", str(_free_port())],
+        env={**env, "OMNIVOX_API_KEYS_FILE": str(keys)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "API keys" in result.stderr

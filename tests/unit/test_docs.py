@@ -7,6 +7,7 @@ import pytest
 from omnivox.config import (
     AudioSettings,
     LanguageModelSettings,
+    RateLimitSettings,
     Settings,
     SpeechModelSettings,
     SynthesisSettings,
@@ -21,6 +22,7 @@ FIELDS = [
     *LanguageModelSettings.model_fields,
     *SpeechModelSettings.model_fields,
     *AudioSettings.model_fields,
+    *RateLimitSettings.model_fields,
     *SynthesisSettings.model_fields,
     *VoiceSettings.model_fields,
 ]

@@ -1,0 +1,109 @@
+"""What /metrics reports, in Prometheus' format (prometheus-client). One `Telemetry` per application, with
+a registry of its own (several apps in one process, as in the tests, do not share counters).
+
+The services record what they see (time to first token and first audio, tokens and audio seconds);
+queue depth, queue wait and load state are read from the catalog's workers when /metrics is scraped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric, SummaryMetricFamily
+from prometheus_client.registry import Collector
+
+from omnivox.runtimes.catalog import ModelCatalog
+
+#: Latency buckets (seconds) for first token / first audio / whole requests on CPU models.
+_LATENCY = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+
+
+class _CatalogCollector(Collector):
+    """Queue depth, queue wait and load state of every runtime, read at scrape time."""
+
+    def __init__(self, catalog: ModelCatalog) -> None:
+        self._catalog = catalog
+
+    def collect(self) -> Iterator[Metric]:
+        depth = GaugeMetricFamily(
+            "omnivox_queue_depth", "Requests admitted to a runtime: running + waiting.", labels=["runtime"]
+        )
+        wait = SummaryMetricFamily(
+            "omnivox_queue_wait_seconds", "Time jobs waited for their runtime's thread.", labels=["runtime"]
+        )
+        loaded = GaugeMetricFamily(
+            "omnivox_model_loaded", "1 for each model that is loaded and served.", labels=["model", "kind"]
+        )
+        for worker in self._catalog.workers():
+            depth.add_metric([worker.name], worker.pending)
+            count, seconds = worker.waited
+            wait.add_metric([worker.name], count_value=count, sum_value=seconds)
+        for model in self._catalog.models:
+            loaded.add_metric([model.id, "chat"], 1)
+        for recognizer in self._catalog.speech:
+            loaded.add_metric([recognizer.id, "speech"], 1)
+        for voice in self._catalog.voices:
+            loaded.add_metric([voice.id, "voice"], 1)
+        yield from (depth, wait, loaded)
+
+
+class Telemetry:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "omnivox_requests",
+            "HTTP requests by route, method and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.request_seconds = Histogram(
+            "omnivox_request_duration_seconds",
+            "Time from request to the last byte of its response.",
+            ["route"],
+            buckets=_LATENCY,
+            registry=self.registry,
+        )
+        self.first_token = Histogram(
+            "omnivox_time_to_first_token_seconds",
+            "Chat completions: time from request to the first generated text.",
+            ["model"],
+            buckets=_LATENCY,
+            registry=self.registry,
+        )
+        self.first_audio = Histogram(
+            "omnivox_time_to_first_audio_seconds",
+            "Spoken chat answers and /v1/audio/speech: time from request to the first audio.",
+            ["endpoint"],
+            buckets=_LATENCY,
+            registry=self.registry,
+        )
+        self.tokens = Counter(
+            "omnivox_tokens",
+            "Chat tokens: prompt (cached included), cached, completion.",
+            ["model", "kind"],
+            registry=self.registry,
+        )
+        self.audio_seconds = Counter(
+            "omnivox_audio_seconds",
+            "Seconds of audio heard (in) and spoken (out).",
+            ["direction"],
+            registry=self.registry,
+        )
+
+    def watch(self, catalog: ModelCatalog) -> None:
+        self.registry.register(_CatalogCollector(catalog))
+
+    def count_tokens(self, model: str, prompt: int, completion: int, cached: int) -> None:
+        self.tokens.labels(model, "prompt").inc(prompt)
+        self.tokens.labels(model, "completion").inc(completion)
+        self.tokens.labels(model, "cached").inc(cached)
+
+    def heard(self, seconds: float) -> None:
+        self.audio_seconds.labels("in").inc(seconds)
+
+    def spoke(self, seconds: float) -> None:
+        self.audio_seconds.labels("out").inc(seconds)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
