@@ -1,4 +1,4 @@
-"""Wire types of /v1/models."""
+"""Wire types of /v1/models and /health."""
 
 from __future__ import annotations
 
@@ -20,3 +20,11 @@ class ModelCard(BaseModel):
 class ModelList(BaseModel):
     object: Literal["list"] = "list"
     data: list[ModelCard]
+
+
+class Health(BaseModel):
+    """GET /health: the server is up; `models` are the ids of its language models."""
+
+    status: Literal["ok"]
+    version: str
+    models: list[str]

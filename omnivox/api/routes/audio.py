@@ -11,17 +11,26 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from omnivox.api.body import read_body, to_invalid_request
+from omnivox.api.openapi import TEXT, Responses, errors, event_stream, form_request
 from omnivox.api.sse import sse_response
 from omnivox.api.state import services
 from omnivox.errors import InvalidRequest
-from omnivox.protocol.audio import TranscriptionForm
+from omnivox.protocol.audio import (
+    TextDelta,
+    TextDone,
+    TranscriptionForm,
+    TranscriptionJson,
+    TranscriptionVerboseJson,
+)
 from omnivox.runtimes.speech import Task
 from omnivox.transcription import formats
 
 router = APIRouter()
 
 _LIST_FIELDS = {"timestamp_granularities[]": "timestamp_granularities", "include[]": "include"}
+_WIRE_NAMES = {field: name for name, field in _LIST_FIELDS.items()}
 _TRANSLATION_FIELDS = {"model", "prompt", "response_format", "temperature"}
+_EXAMPLE = {"model": "whisper-1"}
 
 
 async def _form(request: Request, limit: int, task: Task) -> tuple[TranscriptionForm, bytes, str | None]:
@@ -78,11 +87,45 @@ async def _answer(request: Request, task: Task) -> Response:
             return JSONResponse(formats.as_json(transcript).model_dump(mode="json"))
 
 
-@router.post("/v1/audio/transcriptions", response_model=None)
+def _responses(description: str) -> Responses:
+    return {
+        200: {
+            "model": TranscriptionJson | TranscriptionVerboseJson,
+            "description": f"{description} in `response_format`: JSON (json, verbose_json), plain text "
+            "(text, srt) or WebVTT; with `stream: true`, text events as the speech is recognised.",
+            "content": {
+                "text/plain": TEXT,
+                "text/vtt": TEXT,
+                "text/event-stream": event_stream(TextDelta, TextDone, done=False),
+            },
+        },
+        **errors(400, 404, 413, 500, 503),
+    }
+
+
+@router.post(
+    "/v1/audio/transcriptions",
+    response_model=None,
+    openapi_extra=form_request(
+        TranscriptionForm,
+        file="file",
+        names=_WIRE_NAMES,
+        keep=TranscriptionForm.model_fields,
+        example=_EXAMPLE,
+    ),
+    responses=_responses("The transcript"),
+)
 async def create_transcription(request: Request) -> Response:
     return await _answer(request, "transcribe")
 
 
-@router.post("/v1/audio/translations", response_model=None)
+@router.post(
+    "/v1/audio/translations",
+    response_model=None,
+    openapi_extra=form_request(
+        TranscriptionForm, file="file", names=_WIRE_NAMES, keep=_TRANSLATION_FIELDS, example=_EXAMPLE
+    ),
+    responses=_responses("The English translation"),
+)
 async def create_translation(request: Request) -> Response:
     return await _answer(request, "translate")

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 from starlette.requests import Request
 
 from omnivox import __version__
 from omnivox.api.state import services
+from omnivox.protocol.models import Health
 
 router = APIRouter()
 
 
 @router.get("/health")
-async def health(request: Request) -> dict[str, Any]:
-    return {
-        "status": "ok",
-        "version": __version__,
-        "models": [model.id for model in services(request).catalog.models],
-    }
+async def health(request: Request) -> Health:
+    return Health(
+        status="ok", version=__version__, models=[model.id for model in services(request).catalog.models]
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.requests import Request
 
+from omnivox.api.openapi import errors
 from omnivox.api.state import services
 from omnivox.errors import ModelNotFound
 from omnivox.protocol.models import ModelCard, ModelList
@@ -33,13 +34,30 @@ def _cards(catalog: ModelCatalog) -> list[ModelCard]:
     return chat + speech
 
 
-@router.get("/v1/models", response_model_exclude_none=True)
+@router.get("/v1/models", response_model_exclude_none=True, responses=errors())
 async def list_models(request: Request) -> ModelList:
     return ModelList(data=_cards(services(request).catalog))
 
 
-@router.get("/v1/models/{model_id:path}", response_model_exclude_none=True)
-async def retrieve_model(model_id: str, request: Request) -> ModelCard:
+#: The id is read from the path itself (it may hold slashes), so FastAPI declares no parameter and no 422
+#: for it: both are stated here.
+_MODEL_ID = {
+    "name": "model_id",
+    "in": "path",
+    "required": True,
+    "description": "A model id as /v1/models lists it (it may contain `/`).",
+    "schema": {"type": "string"},
+}
+
+
+@router.get(
+    "/v1/models/{model_id:path}",
+    response_model_exclude_none=True,
+    openapi_extra={"parameters": [_MODEL_ID]},
+    responses=errors(404),
+)
+async def retrieve_model(request: Request) -> ModelCard:
+    model_id: str = request.path_params["model_id"]
     for card in _cards(services(request).catalog):
         if card.id == model_id:
             return card
