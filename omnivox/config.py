@@ -76,6 +76,36 @@ class LanguageModelSettings(BaseModel):
         description="Jinja chat template overriding the one in the model's metadata (the text itself, "
         "or the path of a file holding it).",
     )
+    prompt_cache_mib: int = Field(
+        1024,
+        ge=0,
+        description="Memory for evaluated prompt states kept for reuse by later requests that share a prefix "
+        "(least recently used evicted first); 0: no reuse across requests, every prompt evaluated anew.",
+    )
+    flash_attention: bool = Field(
+        True,
+        description="llama.cpp's flash attention: no attention buffer of the window's size (2.5 GiB at 128K "
+        "for SmolLM2 without it); on the CPU about as fast.",
+    )
+    rope_scaling: str | None = Field(
+        None,
+        pattern="^(none|linear|yarn)$",
+        description="RoPE scaling for windows beyond the trained context: `none`, `linear` or `yarn`; None: "
+        "what the model's metadata says.",
+    )
+    rope_freq_base: float | None = Field(
+        None, gt=0, description="RoPE base frequency; None: the model's own."
+    )
+    rope_freq_scale: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="RoPE frequency scale (linear/yarn; trained context / window); None: the model's own, or "
+        "trained / window when `rope_scaling` is set.",
+    )
+    yarn_orig_ctx: int | None = Field(
+        None, ge=1, description="YaRN: the context the model was trained on; None: from the model's metadata."
+    )
 
 
 class SpeechModelSettings(BaseModel):
@@ -169,6 +199,16 @@ class AudioSettings(BaseModel):
     max_channels: int = Field(32, ge=1, description="Most channels an audio file may have.")
 
 
+class RateLimitSettings(BaseModel):
+    """Per-client limits on /v1/*: each API key (or, with no keys configured, each client address) has its
+    own budget that refills continuously. None: no limit."""
+
+    requests_per_minute: int | None = Field(None, ge=1, description="Requests per minute per client.")
+    tokens_per_minute: int | None = Field(
+        None, ge=1, description="Chat tokens (prompt + completion) per minute per client."
+    )
+
+
 class Settings(BaseSettings):
     """Server settings. Every field can be set in the TOML file, as `OMNIVOX_<FIELD>` or as a flag."""
 
@@ -199,16 +239,6 @@ class Settings(BaseSettings):
     synthesis: SynthesisSettings = Field(
         default_factory=SynthesisSettings, description="Voices and stored spoken answers."
     )
-class RateLimitSettings(BaseModel):
-    """Per-client limits on /v1/*: each API key (or, with no keys configured, each client address) has its
-    own budget that refills continuously. None: no limit."""
-
-    requests_per_minute: int | None = Field(None, ge=1, description="Requests per minute per client.")
-    tokens_per_minute: int | None = Field(
-        None, ge=1, description="Chat tokens (prompt + completion) per minute per client."
-    )
-
-
     cache_dir: Path = Field(
         Path("~/.cache/omnivox"),
         description="Where derived model files are kept (the joined Whisper base weights).",
@@ -219,6 +249,22 @@ class RateLimitSettings(BaseModel):
     max_choices: int = Field(8, ge=1, le=128, description="Largest `n` (choices per request) accepted.")
     max_request_bytes: int = Field(
         32 * 1024 * 1024, ge=1024, description="Largest accepted request body in bytes (413 beyond)."
+    )
+    api_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="Keys accepted as `Authorization: Bearer <key>` on /v1/*; none (and no file): no keys "
+        "are asked for.",
+    )
+    api_keys_file: Path | None = Field(
+        None, description="A file of further API keys, one per line (blank lines and # comments ignored)."
+    )
+    rate_limits: RateLimitSettings = Field(
+        default_factory=RateLimitSettings, description="Requests and tokens per minute per client."
+    )
+    shutdown_grace_seconds: int = Field(
+        30,
+        ge=0,
+        description="On SIGTERM: how long running requests may take to finish before they are cancelled.",
     )
 
     @model_validator(mode="after")
@@ -250,22 +296,6 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     class _FileSettings(Settings):
         @classmethod
         def settings_customise_sources(
-    api_keys: list[SecretStr] = Field(
-        default_factory=list,
-        description="Keys accepted as `Authorization: Bearer <key>` on /v1/*; none (and no file): no keys "
-        "are asked for.",
-    )
-    api_keys_file: Path | None = Field(
-        None, description="A file of further API keys, one per line (blank lines and # comments ignored)."
-    )
-    rate_limits: RateLimitSettings = Field(
-        default_factory=RateLimitSettings, description="Requests and tokens per minute per client."
-    )
-    shutdown_grace_seconds: int = Field(
-        30,
-        ge=0,
-        description="On SIGTERM: how long running requests may take to finish before they are cancelled.",
-    )
             cls,
             settings_cls: type[BaseSettings],
             init_settings: PydanticBaseSettingsSource,

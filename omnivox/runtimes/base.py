@@ -44,6 +44,7 @@ class ModelInfo:
     fingerprint: str  # identifies weights + runtime build (system_fingerprint)
     created: int  # unix time the weights were written, for /v1/models
     grammars: bool = False  # whether `constrain` works (structured outputs, tools)
+    kv_cache_bytes: int = 0  # estimated memory of the KV cache for the whole window (0: not known)
 
 
 @dataclass(frozen=True, slots=True)

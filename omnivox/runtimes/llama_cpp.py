@@ -1,8 +1,10 @@
 """llama.cpp backend over llama-cpp-python's C API (not its `Llama` class, which keeps a
 context-sized logits matrix and its own sampler). We ask llama.cpp for logits only.
 
-One sequence (seq 0) lives in the KV cache; `evaluate` keeps the longest common prefix with the previous
-sequence, so a growing conversation or a repeated system prompt is not recomputed.
+One sequence (seq 0) lives in the KV cache. `evaluate` starts from the longest prefix it can find: the
+sequence the KV cache holds, or one of the states saved in the prompt cache (omnivox.runtimes.prompt_cache)
+when the live sequence was about to be cut back, so that a repeated system prompt, a growing conversation
+and several conversations taking turns are not recomputed. See docs/context.md.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import functools
 import hashlib
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import llama_cpp as C
@@ -21,6 +24,25 @@ from omnivox import __version__
 from omnivox.errors import ModelFailure, ModelLoadError
 from omnivox.runtimes.base import Evaluation, Logits, ModelInfo, default_threads
 from omnivox.runtimes.llama_grammar import LlamaGrammarConstraint
+from omnivox.runtimes.memory import (
+    MIB,
+    ContextMemory,
+    available_memory,
+    check_fits,
+    compute_bytes,
+    kv_cache_bytes,
+)
+from omnivox.runtimes.prompt_cache import (
+    TILE,
+    CacheEntry,
+    PromptCache,
+    canonical_chunks,
+    common_prefix,
+    exact_length,
+    reusable_prefix,
+    row_class,
+    single_row_exact,
+)
 
 log = logging.getLogger("omnivox.llama_cpp")
 
@@ -51,12 +73,41 @@ def _fingerprint(path: Path) -> str:
     return "fp_" + digest.hexdigest()[:12]
 
 
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
+#: llama.cpp's RoPE scaling types by the names the settings use.
+ROPE_SCALING = {
+    "none": C.LLAMA_ROPE_SCALING_TYPE_NONE,
+    "linear": C.LLAMA_ROPE_SCALING_TYPE_LINEAR,
+    "yarn": C.LLAMA_ROPE_SCALING_TYPE_YARN,
+}
+
+#: The live sequence is saved to the prompt cache before `evaluate` cuts at least this many reusable
+#: tokens off it: copying the state (~23 KB a token for SmolLM2, ~1.5 ms per 100 tokens) costs less than
+#: re-evaluating such a tail would.
+SNAPSHOT_MIN_TAIL = 16
+
+#: Default memory for saved prompt states (as `prompt_cache_mib` in the settings).
+DEFAULT_PROMPT_CACHE_BYTES = 1024 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class _Saved:
+    """A saved seq-0 state: llama_state_seq_get_data's bytes."""
+
+    data: ctypes.Array[ctypes.c_uint8]
+
+
+@dataclass(frozen=True, slots=True)
+class RopeOptions:
+    """llama.cpp's RoPE options for windows beyond the trained context (None: the model's own)."""
+
+    scaling: str | None = None  # "none", "linear", "yarn"
+    freq_base: float | None = None
+    freq_scale: float | None = None
+    yarn_orig_ctx: int | None = None
+
+    @property
+    def chosen(self) -> bool:
+        return any(v is not None for v in (self.scaling, self.freq_base, self.freq_scale))
 
 
 class LlamaCppModel:
@@ -70,32 +121,149 @@ class LlamaCppModel:
         threads: int | None = None,
         batch_size: int = 512,
         chat_template: str | None = None,
+        name: str | None = None,
+        prompt_cache_bytes: int = DEFAULT_PROMPT_CACHE_BYTES,
+        flash_attention: bool = True,
+        rope: RopeOptions | None = None,
+        memory_available: int | None = None,
     ) -> None:
+        """`prompt_cache_bytes` 0 disables reuse across requests (and of the live sequence: every new
+        prompt is evaluated from scratch). `memory_available` replaces the measured free memory (bytes)
+        that the context must fit in; for tests."""
         _init_backend()
         if not path.is_file():
             raise ModelLoadError(f"GGUF model file not found: {path}")
         self._model = C.llama_model_load_from_file(str(path).encode(), C.llama_model_default_params())
         if not self._model:
             raise ModelLoadError(f"llama.cpp could not load {path} (not a GGUF model it supports?)")
+        self._name = name or path.stem
         self._vocab = C.llama_model_get_vocab(self._model)
-        self._batch_size = batch_size
-        self._ctx = self._new_context(context_window, threads or default_threads(), batch_size)
-        self._memory = C.llama_get_memory(self._ctx)
+        self._n_ubatch = n_ubatch = min(batch_size, 512)
         self._n_vocab = int(C.llama_vocab_n_tokens(self._vocab))
+        rope = rope or RopeOptions()
+        self._context_memory = self._estimate(context_window, n_ubatch, flash_attention)
+        self._check_memory(context_window, prompt_cache_bytes, memory_available)
+        trained = int(C.llama_model_n_ctx_train(self._model))
+        self._ctx = self._new_context(
+            context_window, threads or default_threads(), batch_size, n_ubatch, flash_attention, rope, trained
+        )
+        self._memory = C.llama_get_memory(self._ctx)
+        self._window = context_window
+        self._flash_attention = flash_attention
         self._tokens: list[int] = []  # the sequence the KV cache holds
+        self._classes = bytearray()  # how each of its positions was computed (prompt_cache.row_class)
         self._evaluated: tuple[int, Logits] | None = None  # length and logits of the last evaluate()
+        # reuse needs calls of TILE rows to stay whole (llama.cpp splits calls into n_ubatch rows)
+        reuse = prompt_cache_bytes > 0 and n_ubatch >= TILE
+        self._cache = PromptCache(prompt_cache_bytes) if reuse else None
         self._pieces: dict[int, bytes] = {}
         self._info = self._read_info(path, context_window, chat_template)
+        log.info(
+            "%s: context %d tokens, KV cache %.0f MiB (+ %.0f MiB compute), prompt cache up to %.0f MiB",
+            self._name,
+            context_window,
+            self._context_memory.kv_cache / MIB,
+            self._context_memory.compute / MIB,
+            prompt_cache_bytes / MIB,
+        )
+        if context_window > trained and not rope.chosen and not self._own_rope_scaling():
+            log.warning(
+                "%s: context_window %d exceeds the %d tokens the model was trained on and no RoPE scaling is "
+                'set: positions beyond %d are outside what it learned; rope_scaling = "yarn" extends it '
+                "(docs/context.md)",
+                self._name,
+                context_window,
+                trained,
+                trained,
+            )
 
-    def _new_context(self, n_ctx: int, threads: int, batch_size: int) -> int:
+    def _meta_int(self, key: str) -> int | None:
+        """An integer from the GGUF metadata, None when absent."""
+        buf = ctypes.create_string_buffer(64)
+        if C.llama_model_meta_val_str(self._model, key.encode(), buf, len(buf)) < 0:
+            return None
+        try:
+            return int(float(buf.value.decode()))
+        except ValueError:
+            return None
+
+    def _architecture(self) -> str:
+        buf = ctypes.create_string_buffer(64)
+        n = C.llama_model_meta_val_str(self._model, b"general.architecture", buf, len(buf))
+        return buf.value.decode("utf-8", "replace") if n > 0 else ""
+
+    def _own_rope_scaling(self) -> bool:
+        """Whether the GGUF itself declares a RoPE scaling (llama.cpp then applies it by default)."""
+        buf = ctypes.create_string_buffer(32)
+        key = f"{self._architecture()}.rope.scaling.type".encode()
+        if C.llama_model_meta_val_str(self._model, key, buf, len(buf)) < 0:
+            return False
+        return buf.value.decode("utf-8", "replace") not in ("", "none")
+
+    def _estimate(self, n_ctx: int, n_ubatch: int, flash_attention: bool) -> ContextMemory:
+        """The context's memory from the model's shape (llama.cpp keeps K and V in f16)."""
+        n_head = int(C.llama_model_n_head(self._model))
+        head = int(C.llama_model_n_embd(self._model)) // max(n_head, 1)
+        arch = self._architecture()
+        kv = kv_cache_bytes(
+            n_ctx,
+            n_layer=int(C.llama_model_n_layer(self._model)),
+            n_head_kv=int(C.llama_model_n_head_kv(self._model)),
+            key_length=self._meta_int(f"{arch}.attention.key_length") or head,
+            value_length=self._meta_int(f"{arch}.attention.value_length") or head,
+        )
+        compute = compute_bytes(
+            n_ctx, n_ubatch=n_ubatch, n_head=n_head, n_vocab=self._n_vocab, flash_attention=flash_attention
+        )
+        return ContextMemory(kv_cache=kv, compute=compute)
+
+    def _check_memory(self, context_window: int, prompt_cache_bytes: int, available: int | None) -> None:
+        source = "given"
+        if available is None:
+            available, source = available_memory()
+        problem = check_fits(
+            self._name,
+            context_window=context_window,
+            needed=self._context_memory,
+            prompt_cache=prompt_cache_bytes,
+            available=available,
+            source=source,
+        )
+        if problem is not None:
+            C.llama_model_free(self._model)
+            raise ModelLoadError(problem)
+
+    def _new_context(
+        self,
+        n_ctx: int,
+        threads: int,
+        batch_size: int,
+        n_ubatch: int,
+        flash_attention: bool,
+        rope: RopeOptions,
+        trained: int,
+    ) -> int:
         params = C.llama_context_default_params()
         params.n_ctx = n_ctx
         params.n_batch = batch_size
-        params.n_ubatch = min(batch_size, 512)
+        params.n_ubatch = n_ubatch
         params.n_seq_max = 1
         params.n_threads = threads
         params.n_threads_batch = threads
         params.no_perf = True
+        params.flash_attn_type = (
+            C.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attention else C.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        )
+        if rope.scaling is not None:
+            params.rope_scaling_type = ROPE_SCALING[rope.scaling]
+        if rope.freq_base is not None:
+            params.rope_freq_base = rope.freq_base
+        if rope.freq_scale is not None:
+            params.rope_freq_scale = rope.freq_scale
+        elif rope.scaling in ("linear", "yarn"):  # stretch the trained positions over the whole window
+            params.rope_freq_scale = min(1.0, trained / n_ctx)
+        if rope.yarn_orig_ctx is not None:
+            params.yarn_orig_ctx = rope.yarn_orig_ctx
         ctx = C.llama_init_from_model(self._model, params)
         if not ctx:
             C.llama_model_free(self._model)
@@ -123,11 +291,17 @@ class LlamaCppModel:
             fingerprint=_fingerprint(path),
             created=int(path.stat().st_mtime),
             grammars=True,
+            kv_cache_bytes=self._context_memory.kv_cache,
         )
 
     @property
     def info(self) -> ModelInfo:
         return self._info
+
+    @property
+    def prompt_cache(self) -> PromptCache | None:
+        """The saved prompt states (None when disabled); for tests and diagnostics."""
+        return self._cache
 
     def tokenize(self, text: str) -> list[int]:
         data = text.encode("utf-8")
@@ -158,19 +332,75 @@ class LlamaCppModel:
         return bool(C.llama_vocab_is_eog(self._vocab, token))
 
     def evaluate(self, tokens: Sequence[int]) -> Evaluation:
-        if not 0 < len(tokens) <= self._info.context_window:
-            raise ModelFailure(
-                f"cannot evaluate {len(tokens)} tokens in a {self._info.context_window} window"
-            )
-        common = _common_prefix(self._tokens, tokens)
-        if self._evaluated is not None and common == len(tokens) == self._evaluated[0]:
-            self._truncate(len(tokens))  # the same sequence again (the next choice): nothing to compute
-            return Evaluation(logits=self._evaluated[1].copy(), reused_tokens=len(tokens))
-        keep = self._truncate(min(common, len(tokens) - 1))  # the last token is re-run for its logits
-        self._decode(tokens[keep:])
+        """See LanguageModel.evaluate. Whatever is reused, the logits are bitwise those of evaluating
+        `tokens` from scratch (prompt_cache.reusable_prefix says why and how)."""
+        n = len(tokens)
+        if not 0 < n <= self._info.context_window:
+            raise ModelFailure(f"cannot evaluate {n} tokens in a {self._info.context_window} window")
+        common = common_prefix(self._tokens, tokens)
+        if self._evaluated is not None and common == n == self._evaluated[0]:
+            self._truncate(n)  # the same sequence again (the next choice): nothing to compute
+            return Evaluation(logits=self._evaluated[1].copy(), reused_tokens=n)
+        # without a cache nothing is reused across requests: evaluated from scratch
+        keep = self._truncate(0) if self._cache is None else self._start_from(tokens, common)
+        for start, stop in canonical_chunks(keep, n, self._n_ubatch):
+            self._decode(tokens[start:stop])
         logits = self._last_logits()
-        self._evaluated = (len(tokens), logits.copy())
+        self._evaluated = (n, logits.copy())
         return Evaluation(logits=logits, reused_tokens=keep)
+
+    def _single_row_exact(self, position: int) -> bool:
+        """Whether one row decoded at `position` is computed as in a call of 2-63 rows: with flash
+        attention early in the window; without it, measured not to be."""
+        return self._flash_attention and single_row_exact(position, self._window)
+
+    def _reusable(self, classes: bytes | bytearray, common: int, n: int) -> int:
+        return reusable_prefix(classes, common, n, last_row_exact=self._single_row_exact(n - 1))
+
+    def _start_from(self, tokens: Sequence[int], common: int) -> int:
+        """Make the KV cache hold the longest prefix of `tokens` that can be reused exactly: the live
+        sequence's or a saved state's. Saves the live sequence first when it would lose a substantial
+        reusable tail. Returns how many tokens the KV cache now holds."""
+        assert self._cache is not None
+        n = len(tokens)
+        live = self._reusable(self._classes, common, n)
+        entry, shared = self._cache.best(tokens)
+        saved = self._reusable(entry.classes, shared, n) if entry is not None else 0
+        if entry is not None and saved > live:
+            self._cache.touch(entry)  # evicted last while the live sequence is saved below
+        exact = exact_length(self._classes)
+        if exact - live >= SNAPSHOT_MIN_TAIL and not self._cache.covers(self._tokens[:exact]):
+            self._truncate(exact)  # what follows could never be reused exactly: not worth keeping
+            self._snapshot()
+        if entry is None or saved <= live:
+            return self._truncate(live)
+        if not self._restore(entry):
+            return 0
+        return self._truncate(saved)
+
+    def _snapshot(self) -> None:
+        """Save the live sequence's KV state in the prompt cache (unless it alone exceeds the budget)."""
+        assert self._cache is not None
+        size = int(C.llama_state_seq_get_size(self._ctx, 0))
+        if size <= 0 or size > self._cache.budget:
+            return
+        data = (ctypes.c_uint8 * size)()
+        written = int(C.llama_state_seq_get_data(self._ctx, data, size, 0))
+        if written > 0:
+            self._cache.save(self._tokens, _Saved(data), written, bytes(self._classes))
+
+    def _restore(self, entry: CacheEntry) -> bool:
+        """Replace the live sequence by a saved one; on failure the KV cache is left empty."""
+        assert isinstance(entry.state, _Saved)
+        self._evaluated = None
+        self._truncate(0)
+        if int(C.llama_state_seq_set_data(self._ctx, entry.state.data, entry.size, 0)) == 0:
+            log.warning("%s: a saved prompt state could not be restored; evaluating anew", self._name)
+            C.llama_memory_clear(self._memory, True)
+            return False
+        self._tokens.extend(entry.tokens)
+        self._classes.extend(entry.classes)
+        return True
 
     def _truncate(self, keep: int) -> int:
         """Drop cached positions from `keep` on; returns how many are kept."""
@@ -179,6 +409,7 @@ class LlamaCppModel:
                 C.llama_memory_clear(self._memory, True)
                 keep = 0
             del self._tokens[keep:]
+            del self._classes[keep:]
         return keep
 
     def append(self, token: int) -> Logits:
@@ -186,16 +417,19 @@ class LlamaCppModel:
         return self._last_logits()
 
     def _decode(self, tokens: Sequence[int]) -> None:
-        for start in range(0, len(tokens), self._batch_size):
-            chunk = tokens[start : start + self._batch_size]
-            array = (C.llama_token * len(chunk))(*chunk)
-            rc = C.llama_decode(self._ctx, C.llama_batch_get_one(array, len(chunk)))
-            if rc != 0:
-                C.llama_memory_clear(self._memory, True)
-                self._tokens.clear()
-                self._evaluated = None
-                raise ModelFailure(f"llama_decode failed with code {rc}")
-            self._tokens.extend(chunk)
+        """One llama_decode call (at most n_ubatch tokens, so that llama.cpp does not split it)."""
+        start = len(self._tokens)
+        array = (C.llama_token * len(tokens))(*tokens)
+        rc = C.llama_decode(self._ctx, C.llama_batch_get_one(array, len(tokens)))
+        if rc != 0:
+            C.llama_memory_clear(self._memory, True)
+            self._tokens.clear()
+            self._classes.clear()
+            self._evaluated = None
+            raise ModelFailure(f"llama_decode failed with code {rc}")
+        self._tokens.extend(tokens)
+        kind = row_class(len(tokens), start, self._single_row_exact(start))
+        self._classes.extend(bytes([kind]) * len(tokens))
 
     def _last_logits(self) -> Logits:
         pointer = C.llama_get_logits_ith(self._ctx, -1)

@@ -73,7 +73,7 @@ def _template_text(value: str | None) -> str | None:
 
 
 def _load_llama_cpp(settings: LanguageModelSettings) -> LanguageModel:
-    from omnivox.runtimes.llama_cpp import LlamaCppModel  # imported here: loads the native library
+    from omnivox.runtimes.llama_cpp import LlamaCppModel, RopeOptions  # here: loads the native library
 
     return LlamaCppModel(
         resolve_source(settings.source),
@@ -81,6 +81,15 @@ def _load_llama_cpp(settings: LanguageModelSettings) -> LanguageModel:
         threads=settings.threads,
         batch_size=settings.batch_size,
         chat_template=_template_text(settings.chat_template),
+        name=settings.id,
+        prompt_cache_bytes=settings.prompt_cache_mib << 20,
+        flash_attention=settings.flash_attention,
+        rope=RopeOptions(
+            scaling=settings.rope_scaling,
+            freq_base=settings.rope_freq_base,
+            freq_scale=settings.rope_freq_scale,
+            yarn_orig_ctx=settings.yarn_orig_ctx,
+        ),
     )
 
 
