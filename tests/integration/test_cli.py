@@ -24,29 +24,12 @@ def _free_port() -> int:
 
 
 def test_serve_with_no_configuration_then_sigterm(tmp_path: Path) -> None:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OMNIVOX_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "omnivox", "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process, url = _start(tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, process.stdout.read() if process.stdout else ""
-                assert time.monotonic() < deadline, "server did not come up"
-                time.sleep(0.2)
+        health = httpx.get(f"{url}/health", timeout=5)
         assert health.json()["models"] == ["smollm2-135m-instruct"]
         answer = httpx.post(
-            f"http://127.0.0.1:{port}/v1/chat/completions",
+            f"{url}/v1/chat/completions",
             timeout=60,
             json={
                 "model": "gpt-4o-audio-preview",
