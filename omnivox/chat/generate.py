@@ -18,7 +18,7 @@ import numpy as np
 
 from omnivox.chat.events import Alternative, Event, Finished, TextDelta, TokenLogprob, UsageReport
 from omnivox.protocol.chat import FinishReason
-from omnivox.runtimes.base import LanguageModel, Logits
+from omnivox.runtimes.base import EvaluationCancelled, LanguageModel, Logits
 from omnivox.sampling.constraint import TokenConstraint
 from omnivox.sampling.sampler import Sampler, SamplingParams, log_sum_exp, top_indices
 from omnivox.sampling.text import StopFilter, Utf8Assembler
@@ -168,7 +168,10 @@ def generate(
     cached = 0
     completion_tokens = 0
     for index in range(job.n):
-        evaluation = runtime.evaluate(job.prompt)
+        try:
+            evaluation = runtime.evaluate(job.prompt, cancelled)
+        except EvaluationCancelled:
+            return  # the client left while the prompt was being evaluated
         if index == 0:
             cached = evaluation.reused_tokens
         produced = yield from _choice(runtime, job, index, evaluation.logits, cancelled)

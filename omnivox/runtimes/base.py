@@ -10,6 +10,7 @@ A runtime owns one evaluation state (a KV cache) and is not thread-safe: exactly
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -47,6 +48,11 @@ class ModelInfo:
     kv_cache_bytes: int = 0  # estimated memory of the KV cache for the whole window (0: not known)
 
 
+class EvaluationCancelled(Exception):
+    """`evaluate` stopped early because its `cancelled` event was set; the runtime's state is consistent
+    (it may hold less than before)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Evaluation:
     """Result of evaluating a whole token sequence."""
@@ -74,9 +80,10 @@ class LanguageModel(Protocol):
         """True for tokens that end the assistant's turn (EOS, end-of-turn)."""
         ...
 
-    def evaluate(self, tokens: Sequence[int]) -> Evaluation:
+    def evaluate(self, tokens: Sequence[int], cancelled: threading.Event | None = None) -> Evaluation:
         """Make the state hold exactly `tokens` (1 <= len <= context_window), reusing the longest cached
-        prefix, and return the logits for the next token."""
+        prefix, and return the logits for the next token. When `cancelled` is set meanwhile (the client
+        left), a long evaluation may stop early with EvaluationCancelled."""
         ...
 
     def append(self, token: int) -> Logits:

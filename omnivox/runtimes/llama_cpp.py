@@ -13,6 +13,7 @@ import ctypes
 import functools
 import hashlib
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ import numpy as np
 
 from omnivox import __version__
 from omnivox.errors import ModelFailure, ModelLoadError
-from omnivox.runtimes.base import Evaluation, Logits, ModelInfo, default_threads
+from omnivox.runtimes.base import Evaluation, EvaluationCancelled, Logits, ModelInfo, default_threads
 from omnivox.runtimes.llama_grammar import LlamaGrammarConstraint
 from omnivox.runtimes.memory import (
     MIB,
@@ -153,6 +154,8 @@ class LlamaCppModel:
         self._tokens: list[int] = []  # the sequence the KV cache holds
         self._classes = bytearray()  # how each of its positions was computed (prompt_cache.row_class)
         self._evaluated: tuple[int, Logits] | None = None  # length and logits of the last evaluate()
+        self._cancelled: threading.Event | None = None  # watched by the abort callback during evaluate()
+        self._abort_callback = C.ggml_abort_callback(self._should_abort)  # kept: llama.cpp holds a pointer
         # reuse needs calls of TILE rows to stay whole (llama.cpp splits calls into n_ubatch rows)
         reuse = prompt_cache_bytes > 0 and n_ubatch >= TILE
         self._cache = PromptCache(prompt_cache_bytes) if reuse else None
@@ -331,9 +334,10 @@ class LlamaCppModel:
     def is_end_of_generation(self, token: int) -> bool:
         return bool(C.llama_vocab_is_eog(self._vocab, token))
 
-    def evaluate(self, tokens: Sequence[int]) -> Evaluation:
+    def evaluate(self, tokens: Sequence[int], cancelled: threading.Event | None = None) -> Evaluation:
         """See LanguageModel.evaluate. Whatever is reused, the logits are bitwise those of evaluating
-        `tokens` from scratch (prompt_cache.reusable_prefix says why and how)."""
+        `tokens` from scratch (prompt_cache.reusable_prefix says why and how). `cancelled` is watched
+        between decode calls and, through llama.cpp's abort callback, inside them."""
         n = len(tokens)
         if not 0 < n <= self._info.context_window:
             raise ModelFailure(f"cannot evaluate {n} tokens in a {self._info.context_window} window")
@@ -343,11 +347,25 @@ class LlamaCppModel:
             return Evaluation(logits=self._evaluated[1].copy(), reused_tokens=n)
         # without a cache nothing is reused across requests: evaluated from scratch
         keep = self._truncate(0) if self._cache is None else self._start_from(tokens, common)
-        for start, stop in canonical_chunks(keep, n, self._n_ubatch):
-            self._decode(tokens[start:stop])
+        self._cancelled = cancelled
+        if cancelled is not None:
+            C.llama_set_abort_callback(self._ctx, self._abort_callback, None)
+        try:
+            for start, stop in canonical_chunks(keep, n, self._n_ubatch):
+                if cancelled is not None and cancelled.is_set():
+                    raise EvaluationCancelled()
+                self._decode(tokens[start:stop])
+        finally:
+            if cancelled is not None:  # no Python call per graph node while generating
+                C.llama_set_abort_callback(self._ctx, C.ggml_abort_callback(), None)
+            self._cancelled = None
         logits = self._last_logits()
         self._evaluated = (n, logits.copy())
         return Evaluation(logits=logits, reused_tokens=keep)
+
+    def _should_abort(self, _data: ctypes.c_void_p) -> bool:
+        cancelled = self._cancelled
+        return cancelled is not None and cancelled.is_set()
 
     def _single_row_exact(self, position: int) -> bool:
         """Whether one row decoded at `position` is computed as in a call of 2-63 rows: with flash
@@ -426,6 +444,8 @@ class LlamaCppModel:
             self._tokens.clear()
             self._classes.clear()
             self._evaluated = None
+            if rc == 2 and self._cancelled is not None and self._cancelled.is_set():
+                raise EvaluationCancelled()  # aborted by the callback: the state starts empty again
             raise ModelFailure(f"llama_decode failed with code {rc}")
         self._tokens.extend(tokens)
         kind = row_class(len(tokens), start, self._single_row_exact(start))

@@ -71,7 +71,7 @@ def test_sdk_with_and_without_the_key() -> None:
         assert caught.value.code == "invalid_api_key"
         client = openai.OpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=0)
         answer = client.chat.completions.create(
-            model="gpt-audio", messages=[{"role": "user", "content": "yo"}]
+            model="gpt-audio", messages=[{"role": "user", "content": "yo"}], temperature=0
         )
         assert answer.choices[0].message.content == "You said: yo"
 

@@ -8,12 +8,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from omnivox.api.app import create_app
@@ -203,3 +206,30 @@ def test_a_prompt_of_more_than_100000_tokens_is_answered(tmp_path: Path) -> None
     assert body["usage"]["prompt_tokens"] > 100_000
     assert body["choices"][0]["finish_reason"] in ("stop", "length")
     assert body["choices"][0]["message"]["role"] == "assistant"
+
+
+def test_a_client_leaving_interrupts_a_long_prompt_evaluation() -> None:
+    """Cancellation lands inside a llama_decode call (llama.cpp's abort callback), not only between
+    calls: a 512-token call takes seconds here; the runtime is whole afterwards."""
+    from omnivox.runtimes.base import EvaluationCancelled
+    from omnivox.runtimes.llama_cpp import LlamaCppModel
+
+    model = LlamaCppModel(resolve_source(f"embedded:{EMBEDDED_CHAT_MODEL}"), context_window=8192)
+    try:
+        long = model.tokenize(_text("abandoned", 5000))[:6000]
+        cancelled = threading.Event()
+        timer = threading.Timer(0.5, cancelled.set)
+        started = time.monotonic()
+        timer.start()
+        with pytest.raises(EvaluationCancelled):
+            model.evaluate(long, cancelled)
+        assert time.monotonic() - started < 1.5  # cold, the whole prompt takes 40 s or more
+        short = model.tokenize("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
+        again = model.evaluate(short)
+        fresh = LlamaCppModel(resolve_source(f"embedded:{EMBEDDED_CHAT_MODEL}"), context_window=8192)
+        try:
+            assert np.array_equal(again.logits, fresh.evaluate(short).logits)
+        finally:
+            fresh.close()
+    finally:
+        model.close()

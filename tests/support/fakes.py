@@ -100,7 +100,7 @@ class FakeLanguageModel:
         logits[nxt] = self._confidence
         return logits
 
-    def evaluate(self, tokens: Sequence[int]) -> Evaluation:
+    def evaluate(self, tokens: Sequence[int], cancelled: threading.Event | None = None) -> Evaluation:
         reused = 0
         while reused < min(len(tokens) - 1, len(self._sequence)) and tokens[reused] == self._sequence[reused]:
             reused += 1
