@@ -178,9 +178,9 @@ def test_the_prompt_is_evaluated_once_for_all_choices() -> None:
     calls: list[int] = []
     original = fake.evaluate
 
-    def spy(tokens: Any) -> Any:
+    def spy(tokens: Any, cancelled: Any = None) -> Any:
         calls.append(len(tokens))
-        return original(tokens)
+        return original(tokens, cancelled)
 
     fake.evaluate = spy  # type: ignore[method-assign]
     with serve_fake(fake) as (url, _):
