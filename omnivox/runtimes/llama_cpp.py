@@ -25,6 +25,7 @@ from omnivox import __version__
 from omnivox.errors import ModelFailure, ModelLoadError
 from omnivox.runtimes.base import Evaluation, EvaluationCancelled, Logits, ModelInfo, default_threads
 from omnivox.runtimes.llama_grammar import LlamaGrammarConstraint
+from omnivox.runtimes.llama_library import load_backends
 from omnivox.runtimes.memory import (
     MIB,
     ContextMemory,
@@ -63,6 +64,7 @@ def _forward_log(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
 def _init_backend() -> None:
     C.llama_log_set(_forward_log, ctypes.c_void_p(0))
     C.llama_backend_init()
+    load_backends()
 
 
 def _fingerprint(path: Path) -> str:
