@@ -49,14 +49,25 @@ def variants_in(folder: Path) -> tuple[str, ...]:
     return tuple(sorted(m.group(1) for p in folder.glob("libggml-cpu-*.so") if (m := _VARIANT.match(p.name))))
 
 
-def _loaded_variant() -> str | None:
-    """The CPU module this process mapped (Linux: from /proc/self/maps)."""
+def _mapped() -> str:
+    """The libraries this process has mapped (Linux: /proc/self/maps; empty elsewhere)."""
     try:
-        maps = Path("/proc/self/maps").read_text()
+        return Path("/proc/self/maps").read_text()
     except OSError:
-        return None
-    found = _VARIANT.search(maps)
+        return ""
+
+
+def _loaded_variant() -> str | None:
+    found = _VARIANT.search(_mapped())
     return found.group(1) if found else None
+
+
+def _ggml(folder: Path) -> Path:
+    """The libggml that libllama loaded. A wheel holds `libggml.so`, `.so.0` and `.so.0.x.y` as separate
+    copies (wheels keep no symlinks), and each copy loaded is a separate backend registry: backends must be
+    loaded into the one libllama uses."""
+    found = re.search(rf"({re.escape(str(folder))}/libggml\.so[.\d]*)$", _mapped(), re.MULTILINE)
+    return Path(found.group(1)) if found else folder / "libggml.so"
 
 
 @functools.cache
@@ -72,7 +83,7 @@ def load_backends() -> LlamaBuild:
             folder,
         )
         return LlamaBuild(folder, portable=False, variants=(), loaded=None)
-    ggml = ctypes.CDLL(str(folder / "libggml.so"))  # already loaded by libllama: the same handle
+    ggml = ctypes.CDLL(str(_ggml(folder)))  # already loaded by libllama: the same handle
     ggml.ggml_backend_load_all_from_path.argtypes = [ctypes.c_char_p]
     ggml.ggml_backend_load_all_from_path.restype = None
     ggml.ggml_backend_load_all_from_path(str(folder).encode())
