@@ -199,6 +199,39 @@ class AudioSettings(BaseModel):
     max_channels: int = Field(32, ge=1, description="Most channels an audio file may have.")
 
 
+class RequestLimits(BaseModel):
+    """Bounds on what one chat request may ask the server to prepare before any model runs (parsing,
+    rendering, compiling a schema into a grammar). Above a limit: a 400 that names the parameter. The
+    schema limits are OpenAI's own for structured outputs."""
+
+    max_json_values: int = Field(
+        500_000,
+        ge=1000,
+        description="Most JSON values in a request body, bounded before it is parsed by counting its commas, "
+        "braces and brackets (inside strings too: base64 audio has none, prose a few per sentence).",
+    )
+    max_messages: int = Field(2048, ge=1, description="Most messages in one request.")
+    max_content_parts: int = Field(
+        1024, ge=1, description="Most content parts in one request, all messages together."
+    )
+    max_tools: int = Field(128, ge=1, description="Most tools in one request.")
+    max_schema_properties: int = Field(
+        5000,
+        ge=1,
+        description="Most object properties in one schema (response_format, or all tools together).",
+    )
+    max_schema_enum_values: int = Field(
+        1000, ge=1, description="Most enum values in one schema, all enums together."
+    )
+    max_schema_depth: int = Field(10, ge=1, description="Deepest nesting of objects and arrays in a schema.")
+    max_grammar_bytes: int = Field(
+        1 << 20,
+        ge=1024,
+        description="Largest grammar a schema may compile into (bytes of GBNF); bounds the compile time and "
+        "the cost of constraining each token.",
+    )
+
+
 class RateLimitSettings(BaseModel):
     """Per-client limits on /v1/*: each API key (or, with no keys configured, each client address) has its
     own budget that refills continuously. None: no limit."""
@@ -250,6 +283,9 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         32 * 1024 * 1024, ge=1024, description="Largest accepted request body in bytes (413 beyond)."
     )
+    limits: RequestLimits = Field(
+        default_factory=RequestLimits, description="What one chat request may ask to have prepared."
+    )
     api_keys: list[SecretStr] = Field(
         default_factory=list,
         description="Keys accepted as `Authorization: Bearer <key>` on /v1/*; none (and no file): no keys "
@@ -260,6 +296,12 @@ class Settings(BaseSettings):
     )
     rate_limits: RateLimitSettings = Field(
         default_factory=RateLimitSettings, description="Requests and tokens per minute per client."
+    )
+    self_check: bool = Field(
+        True,
+        description="Run every model once before listening (a language model first in a child process, so "
+        "that a native crash is reported with the model's name instead of killing the server); off: start "
+        "faster and find out on the first request.",
     )
     shutdown_grace_seconds: int = Field(
         30,

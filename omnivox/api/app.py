@@ -54,6 +54,7 @@ def create_app(
                 speaker,
                 audio=settings.audio,
                 max_choices=settings.max_choices,
+                limits=settings.limits,
                 telemetry=telemetry,
             ),
             transcription=TranscriptionService(loaded, settings.audio, telemetry),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
@@ -33,10 +35,7 @@ def to_invalid_request(exc: ValidationError) -> InvalidRequest:
     param = param_path(error["loc"])
     kind = error["type"]
     if kind == "json_invalid":
-        return InvalidRequest(
-            "We could not parse the JSON body of your request. (The body must be valid JSON.)",
-            code="invalid_json",
-        )
+        return InvalidRequest(_INVALID_JSON, code="invalid_json")
     if param is None:
         return InvalidRequest("The request body must be a JSON object.", code="invalid_type")
     if kind == "missing":
@@ -51,7 +50,18 @@ def to_invalid_request(exc: ValidationError) -> InvalidRequest:
     return InvalidRequest(f"Invalid value for '{param}': {error['msg']}.", param=param, code=code)
 
 
-def parse_json(model: type[M], raw: bytes) -> M:
+_INVALID_JSON = "We could not parse the JSON body of your request. (The body must be valid JSON.)"
+
+
+def parse_json(model: type[M], raw: bytes, precheck: Callable[[Any], None] | None = None) -> M:
+    """`raw` validated into `model`. `precheck` sees the plain JSON first (a cheap C parse), so that what
+    would be expensive to validate can be refused by counting."""
+    if precheck is not None:
+        try:
+            plain = json.loads(raw)
+        except (ValueError, RecursionError):
+            raise InvalidRequest(_INVALID_JSON, code="invalid_json") from None
+        precheck(plain)
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:

@@ -11,8 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from omnivox.chat.messages import NOT_FOR_THIS_MODEL, PlannedMessage, plan_messages
-from omnivox.chat.structured import response_grammar
+from omnivox.chat.structured import DEFAULT_LIMITS, response_grammar
 from omnivox.chat.tools import ToolPlan, plan_tools
+from omnivox.config import RequestLimits
 from omnivox.errors import InvalidRequest, UnsupportedParameter
 from omnivox.protocol.chat import ChatCompletionRequest
 from omnivox.runtimes.catalog import ModelCatalog, ServedModel, ServedVoice
@@ -47,15 +48,23 @@ class ChatPlan:
     tools: ToolPlan | None  # None: the model may not call tools
 
 
-def build_plan(request: ChatCompletionRequest, catalog: ModelCatalog, *, max_choices: int) -> ChatPlan:
+def build_plan(
+    request: ChatCompletionRequest,
+    catalog: ModelCatalog,
+    *,
+    max_choices: int,
+    limits: RequestLimits = DEFAULT_LIMITS,
+) -> ChatPlan:
+    """Blocking (a schema compiles into a grammar here): call it off the event loop."""
     model = catalog.resolve(request.model)
     _refuse_unsupported(request)
     max_tokens, max_param = _max_tokens(request)
-    tools = _tools(request, model)
+    messages = plan_messages(request.messages)
+    tools = _tools(request, model, limits)
     return ChatPlan(
         model=model,
         model_name=request.model,
-        messages=plan_messages(request.messages),
+        messages=messages,
         sampling=SamplingParams(
             temperature=_or(request.temperature, 1.0),
             top_p=_or(request.top_p, 1.0),
@@ -72,13 +81,14 @@ def build_plan(request: ChatCompletionRequest, catalog: ModelCatalog, *, max_cho
         stream=bool(request.stream),
         include_usage=_include_usage(request),
         speech=_speech(request, catalog),
-        grammar=tools.grammar if tools else _grammar(request, model),
+        grammar=tools.grammar if tools else _grammar(request, model, limits),
         tools=tools,
     )
 
 
-def _tools(request: ChatCompletionRequest, model: ServedModel) -> ToolPlan | None:
-    tools = plan_tools(request.tools, request.tool_choice, request.parallel_tool_calls is not False)
+def _tools(request: ChatCompletionRequest, model: ServedModel, limits: RequestLimits) -> ToolPlan | None:
+    parallel = request.parallel_tool_calls is not False
+    tools = plan_tools(request.tools, request.tool_choice, parallel, limits)
     if tools is None:
         return None
     if not model.runtime.info.grammars:
@@ -94,8 +104,8 @@ def _tools(request: ChatCompletionRequest, model: ServedModel) -> ToolPlan | Non
     return tools
 
 
-def _grammar(request: ChatCompletionRequest, model: ServedModel) -> str | None:
-    grammar = response_grammar(request.response_format)
+def _grammar(request: ChatCompletionRequest, model: ServedModel, limits: RequestLimits) -> str | None:
+    grammar = response_grammar(request.response_format, limits)
     if grammar is not None and not model.runtime.info.grammars:
         raise InvalidRequest(
             f"The model `{model.id}` cannot constrain its output; structured outputs need a runtime with "

@@ -22,7 +22,7 @@ from omnivox.chat.respond import ChoiceResult, ResponseBuilder
 from omnivox.chat.speaking import Speaker
 from omnivox.chat.streaming import spoken_chunks, text_chunks, tool_chunks
 from omnivox.chat.tools import parse_calls
-from omnivox.config import AudioSettings
+from omnivox.config import AudioSettings, RequestLimits
 from omnivox.context import charge_tokens
 from omnivox.errors import ContextLengthExceeded, ModelFailure
 from omnivox.protocol.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
@@ -47,9 +47,11 @@ class ChatService:
         *,
         audio: AudioSettings | None = None,
         max_choices: int = 8,
+        limits: RequestLimits | None = None,
         telemetry: Telemetry | None = None,
     ) -> None:
         self._catalog = catalog
+        self._limits = limits or RequestLimits()
         self._speaker = speaker
         self._max_choices = max_choices
         self._telemetry = telemetry or Telemetry()
@@ -58,7 +60,11 @@ class ChatService:
 
     async def prepare(self, request: ChatCompletionRequest) -> PreparedChat:
         received = time.monotonic()
-        plan = build_plan(request, self._catalog, max_choices=self._max_choices)
+        plan = await anyio.to_thread.run_sync(
+            functools.partial(
+                build_plan, request, self._catalog, max_choices=self._max_choices, limits=self._limits
+            )
+        )
         recalled = await self._speaker.recall(audio_refs(plan.messages))
         heard = await self._hearing.hear(audio_parts(plan.messages))
         messages = render(plan.messages, [h.block for h in heard], recalled)

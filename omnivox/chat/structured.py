@@ -9,6 +9,7 @@ import json
 import re
 from typing import Any
 
+from omnivox.config import RequestLimits
 from omnivox.errors import InvalidRequest
 
 _NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -73,23 +74,71 @@ def _audit(schema: Any, where: str) -> None:
         raise ValueError(f"{' and '.join(string_rules)} together at {where} are not supported here")
 
 
-def schema_grammar(schema: Any, *, param: str) -> str:
-    """The grammar of `schema`; a schema the converter cannot honour is a 400 naming `param`."""
+_NESTING = ("items", "prefixItems", "additionalProperties")
+_ALTERNATIVES = ("anyOf", "oneOf", "allOf", "not")
+
+
+def _measure(schema: Any, limits: RequestLimits, param: str) -> None:
+    """Refuse a schema above the limits before converting it: conversion, grammar parsing and the cost of
+    constraining each token all grow with its size (a 20,000-value enum took 32 s to prepare)."""
+    properties = enums = deepest = 0
+    stack: list[tuple[Any, int]] = [(schema, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, list):
+            stack.extend((item, depth) for item in node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        deepest = max(deepest, depth)
+        for key, value in node.items():
+            if key in ("properties", "$defs", "definitions") and isinstance(value, dict):
+                properties += len(value) if key == "properties" else 0
+                stack.extend((sub, depth + (key == "properties")) for sub in value.values())
+            elif key == "enum" and isinstance(value, list):
+                enums += len(value)
+            elif key in _NESTING or key in _ALTERNATIVES:
+                stack.append((value, depth + (key in _NESTING)))
+    for what, count, limit in (
+        ("object properties", properties, limits.max_schema_properties),
+        ("enum values", enums, limits.max_schema_enum_values),
+        ("levels of nesting", deepest, limits.max_schema_depth),
+    ):
+        if count > limit:
+            raise InvalidRequest(
+                f"This JSON schema has {count} {what}; at most {limit} are allowed.", param=param
+            )
+
+
+DEFAULT_LIMITS = RequestLimits()
+
+
+def schema_grammar(schema: Any, *, param: str, limits: RequestLimits = DEFAULT_LIMITS) -> str:
+    """The grammar of `schema`; a schema the converter cannot honour, or one above `limits`, is a 400
+    naming `param`."""
     if not isinstance(schema, dict):
         raise InvalidRequest("A JSON schema must be an object.", param=param)
+    _measure(schema, limits, param)
     if "$ref" in schema:  # the converter resolves references below the root only: same meaning via allOf
         schema = {k: v for k, v in schema.items() if k != "$ref"} | {"allOf": [{"$ref": schema["$ref"]}]}
     try:
         _audit(schema, "schema")
-        return _grammar(json.dumps(schema))  # property order is kept: the output follows it
+        grammar = _grammar(json.dumps(schema))  # property order is kept: the output follows it
     except (AssertionError, KeyError, ValueError, TypeError, RecursionError) as exc:
         raise InvalidRequest(f"This JSON schema cannot be honoured: {exc}", param=param) from None
+    if len(grammar) > limits.max_grammar_bytes:
+        raise InvalidRequest(
+            f"This JSON schema compiles into a grammar of {len(grammar)} bytes; at most "
+            f"{limits.max_grammar_bytes} are allowed (fewer properties, enum values or shorter repetitions).",
+            param=param,
+        )
+    return grammar
 
 
 JSON_OBJECT = {"type": "object"}
 
 
-def response_grammar(response_format: dict[str, Any] | None) -> str | None:
+def response_grammar(response_format: dict[str, Any] | None, limits: RequestLimits) -> str | None:
     """The grammar a `response_format` asks for; None for plain text."""
     if response_format is None:
         return None
@@ -97,7 +146,7 @@ def response_grammar(response_format: dict[str, Any] | None) -> str | None:
     if kind == "text":
         return None
     if kind == "json_object":
-        return schema_grammar(JSON_OBJECT, param="response_format")
+        return schema_grammar(JSON_OBJECT, param="response_format", limits=limits)
     if kind != "json_schema":
         raise InvalidRequest(f"Unknown response format type {kind!r}.", param="response_format.type")
     spec = response_format.get("json_schema")
@@ -114,4 +163,4 @@ def response_grammar(response_format: dict[str, Any] | None) -> str | None:
             param="response_format.json_schema.name",
         )
     schema = spec.get("schema", {"type": "object"})
-    return schema_grammar(schema, param="response_format.json_schema.schema")
+    return schema_grammar(schema, param="response_format.json_schema.schema", limits=limits)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from omnivox.chat.structured import schema_grammar
+from omnivox.config import RequestLimits
 from omnivox.errors import InvalidRequest
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
@@ -74,10 +75,10 @@ def _call_schema(tool: Tool) -> dict[str, Any]:
     }
 
 
-def _grammar(tools: Sequence[Tool], *, mode: str, parallel: bool) -> str:
+def _grammar(tools: Sequence[Tool], *, mode: str, parallel: bool, limits: RequestLimits) -> str:
     """GBNF: one call is `<tool_call>` + the JSON of a declared function's call + `</tool_call>`."""
     schema = {"anyOf": [_call_schema(t) for t in tools]}
-    call_json = schema_grammar(schema, param="tools")
+    call_json = schema_grammar(schema, param="tools", limits=limits)
     call_json = re.sub(r"^root ::=", "call-json ::=", call_json, count=1, flags=re.MULTILINE)
     calls = 'call ("\\n" call)*' if parallel else "call"
     rules = [call_json, f'call ::= "{OPEN}" call-json "{CLOSE}"', f"calls ::= {calls}"]
@@ -100,7 +101,10 @@ def _instructions(tools: Sequence[Tool], *, mode: str) -> str:
 
 
 def plan_tools(
-    tools: list[dict[str, Any]] | None, choice: str | dict[str, Any] | None, parallel: bool
+    tools: list[dict[str, Any]] | None,
+    choice: str | dict[str, Any] | None,
+    parallel: bool,
+    limits: RequestLimits,
 ) -> ToolPlan | None:
     """Check `tools` and `tool_choice`; None when the model must not call (no tools, or `none`)."""
     if not tools:
@@ -109,6 +113,10 @@ def plan_tools(
                 "`tool_choice` is only allowed when `tools` are specified.", param="tool_choice"
             )
         return None
+    if len(tools) > limits.max_tools:
+        raise InvalidRequest(
+            f"At most {limits.max_tools} tools are allowed; got {len(tools)}.", param="tools"
+        )
     declared = [_tool(entry, f"tools[{i}]") for i, entry in enumerate(tools)]
     names = [t.name for t in declared]
     if len(set(names)) != len(names):
@@ -123,9 +131,8 @@ def plan_tools(
         raise InvalidRequest(f"Invalid `tool_choice` {mode!r}.", param="tool_choice")
     if mode == "none":
         return None
-    return ToolPlan(
-        tuple(declared), _instructions(declared, mode=mode), _grammar(declared, mode=mode, parallel=parallel)
-    )
+    grammar = _grammar(declared, mode=mode, parallel=parallel, limits=limits)
+    return ToolPlan(tuple(declared), _instructions(declared, mode=mode), grammar)
 
 
 def parse_calls(text: str) -> list[ToolCall]:

@@ -8,6 +8,7 @@ from omnivox.config import (
     AudioSettings,
     LanguageModelSettings,
     RateLimitSettings,
+    RequestLimits,
     Settings,
     SpeechModelSettings,
     SynthesisSettings,
@@ -23,6 +24,7 @@ FIELDS = [
     *SpeechModelSettings.model_fields,
     *AudioSettings.model_fields,
     *RateLimitSettings.model_fields,
+    *RequestLimits.model_fields,
     *SynthesisSettings.model_fields,
     *VoiceSettings.model_fields,
 ]

@@ -11,6 +11,7 @@ from omnivox.api.disconnect import ClientGone, unless_disconnected
 from omnivox.api.openapi import errors, event_stream, json_request
 from omnivox.api.sse import sse_response
 from omnivox.api.state import services
+from omnivox.chat.limits import check_counts, check_values
 from omnivox.protocol.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
 
 router = APIRouter()
@@ -38,7 +39,10 @@ _EXAMPLE = {
 async def create_chat_completion(request: Request) -> Response:
     found = services(request)
     raw = await read_body(request, found.settings.max_request_bytes)
-    prepared = await found.chat.prepare(parse_json(ChatCompletionRequest, raw))
+    limits = found.settings.limits
+    check_values(raw, limits)
+    request_body = parse_json(ChatCompletionRequest, raw, lambda plain: check_counts(plain, limits))
+    prepared = await found.chat.prepare(request_body)
     if prepared.plan.stream:
         return sse_response(found.chat.stream(prepared))
     try:
