@@ -6,6 +6,7 @@ SIGTERM (or Ctrl-C) shuts down gracefully: no new connections, running requests 
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import signal
 import sys
@@ -20,6 +21,7 @@ from omnivox.config import load_settings
 from omnivox.errors import ModelLoadError
 from omnivox.logs import configure_logging
 from omnivox.runtimes.catalog import ModelCatalog
+from omnivox.runtimes.selfcheck import check_catalog, probe_all
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -53,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"omnivox: invalid settings: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
+    faulthandler.enable()  # a native crash still leaves the Python stack on stderr, beside the log
     log = logging.getLogger("omnivox")
     try:  # read the keys before the (long) model load: a bad keys file fails at once
         keys = ApiKeys.from_settings(settings)
@@ -61,10 +64,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not (settings.api_keys or settings.api_keys_file) and settings.host not in _LOOPBACK:
         log.warning("listening on %s with no API keys: anyone who can reach it may use it", settings.host)
-    try:  # load before listening: a model that cannot load stops the server with its reason
+    try:  # load and run each model before listening: one that cannot stops the server with its reason
+        if settings.self_check:
+            probe_all(settings.models)
         catalog = ModelCatalog.load(settings)
     except ModelLoadError as exc:
         print(f"omnivox: cannot load models: {exc}", file=sys.stderr)
+        return 1
+    try:
+        if settings.self_check:
+            check_catalog(catalog)
+    except ModelLoadError as exc:
+        catalog.close()
+        print(f"omnivox: cannot run models: {exc}", file=sys.stderr)
         return 1
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal for the handler that was there
     # before it: this one, so that a requested shutdown exits 0 instead of dying by the signal.

@@ -3,7 +3,10 @@ aliases."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -14,6 +17,18 @@ from omnivox.runtimes.registry import load_language_model, load_speech_model, lo
 from omnivox.runtimes.speech import SpeechRecognizer
 from omnivox.runtimes.synthesis import SpeechSynthesizer
 from omnivox.runtimes.worker import ModelWorker
+
+log = logging.getLogger("omnivox.catalog")
+
+R = TypeVar("R")
+
+
+def _timed_load(kind: str, model_id: str, load: Callable[[], R]) -> R:
+    """`load()`, with its start-up time in the log."""
+    started = time.monotonic()
+    loaded = load()
+    log.info("loaded %s %r in %.2f s", kind, model_id, time.monotonic() - started)
+    return loaded
 
 
 @dataclass(frozen=True)
@@ -81,7 +96,9 @@ class ModelCatalog:
             served.append(
                 ServedModel(
                     id=entry.id,
-                    runtime=load_language_model(entry),
+                    runtime=_timed_load(
+                        "chat model", entry.id, functools.partial(load_language_model, entry)
+                    ),
                     worker=ModelWorker(entry.id, settings.max_queued_requests),
                     aliases=aliases,
                     default_max_tokens=entry.max_completion_tokens,
@@ -96,13 +113,21 @@ class ModelCatalog:
             speech.append(
                 ServedSpeechModel(
                     id=speech_entry.id,
-                    runtime=load_speech_model(speech_entry, settings.cache_dir),
+                    runtime=_timed_load(
+                        "speech model",
+                        speech_entry.id,
+                        functools.partial(load_speech_model, speech_entry, settings.cache_dir),
+                    ),
                     worker=ModelWorker(speech_entry.id, settings.max_queued_requests),
                     aliases=aliases,
                 )
             )
         voices = [
-            ServedVoice(v.id, load_voice(v), ModelWorker(f"voice-{v.id}", settings.max_queued_requests))
+            ServedVoice(
+                v.id,
+                _timed_load("voice", v.id, functools.partial(load_voice, v)),
+                ModelWorker(f"voice-{v.id}", settings.max_queued_requests),
+            )
             for v in settings.synthesis.voices
         ]
         return cls(served, speech, voices, settings.synthesis.voice_map)

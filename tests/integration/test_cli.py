@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -168,3 +170,55 @@ def test_bad_api_keys_file_refuses_to_start(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 2 and "API keys" in result.stderr
+
+
+#: A ggml CPU module that claims to be the best for any CPU and executes an illegal instruction when it is
+#: loaded: what a kernel family this machine (or its hypervisor) cannot run does to the process.
+_CRASHING_MODULE = """
+int ggml_backend_score(void) { return 1 << 20; }
+void * ggml_backend_init(void) { __builtin_trap(); return 0; }
+"""
+
+
+def test_a_model_whose_native_code_crashes_stops_serve_with_exit_1_naming_it(tmp_path: Path) -> None:
+    from omnivox.runtimes.llama_library import library_dir
+
+    libraries = tmp_path / "lib"
+    shutil.copytree(library_dir(), libraries)
+    source = tmp_path / "crash.c"
+    source.write_text(_CRASHING_MODULE)
+    subprocess.run(
+        ["cc", "-shared", "-fPIC", str(source), "-o", str(libraries / "libggml-cpu-crash.so")], check=True
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMNIVOX_")}
+    env["LLAMA_CPP_LIB_PATH"] = str(libraries)
+    result = subprocess.run(
+        [sys.executable, "-m", "omnivox", "serve", "--port", str(_free_port())],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "smollm2-135m-instruct" in result.stderr and "SIGILL" in result.stderr
+    assert "instructions this machine cannot run" in result.stderr
+    assert "Fatal Python error" in result.stderr and "selfcheck.py" in result.stderr  # the child's stack
+
+
+def test_serve_logs_each_models_load_and_check_time(tmp_path: Path) -> None:
+    process, url = _start(tmp_path)
+    try:
+        assert httpx.get(f"{url}/health", timeout=5).status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=30)[0]
+    for kind, model in (
+        ("chat model", "smollm2-135m-instruct"),
+        ("speech model", "whisper-tiny.en"),
+        ("voice", "joe"),
+    ):
+        assert f"loaded {kind} '{model}' in" in output
+        assert f"self-check: {kind} '{model}' ran in" in output
+    assert "ran one decode step in a child process" in output
+    assert re.search(r"llama\.cpp [\d.]+, CPU kernels \w+ \(of \d+ built\)", output)

@@ -1,0 +1,64 @@
+"""The start-up self-check over a catalog of fakes that implement the real Protocols: every model runs once,
+and one that cannot is named in the failure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from omnivox.audio.pcm import Audio
+from omnivox.runtimes.catalog import ModelCatalog, ServedModel, ServedSpeechModel, ServedVoice
+from omnivox.runtimes.selfcheck import SelfCheckFailed, check_catalog
+from omnivox.runtimes.speech import Recognition
+from omnivox.runtimes.worker import ModelWorker
+from tests.fuzz.fakes import FakeRecognizer, FakeVoice
+from tests.support.fakes import FakeLanguageModel
+
+
+class SilentVoice(FakeVoice):
+    def synthesize(self, text: str, *, speed: float = 1.0) -> Iterator[Audio]:
+        return iter(())
+
+
+class CountingRecognizer(FakeRecognizer):
+    def __init__(self) -> None:
+        self.heard: list[float] = []
+
+    def recognize(self, audio: Audio, **options: Any) -> Recognition:
+        self.heard.append(audio.duration)
+        return super().recognize(audio, **options)
+
+
+def _catalog(voice: FakeVoice, recognizer: FakeRecognizer | None = None) -> ModelCatalog:
+    return ModelCatalog(
+        [ServedModel("chat", FakeLanguageModel(), ModelWorker("chat", 1))],
+        [ServedSpeechModel("asr", recognizer or FakeRecognizer(), ModelWorker("asr", 1))],
+        [ServedVoice("v1", voice, ModelWorker("v1", 1))],
+    )
+
+
+def test_every_model_runs_once_and_is_timed() -> None:
+    recognizer = CountingRecognizer()
+    catalog = _catalog(FakeVoice(), recognizer)
+    try:
+        checked = check_catalog(catalog)
+    finally:
+        catalog.close()
+    assert [(c.kind, c.id) for c in checked] == [
+        ("chat model", "chat"),
+        ("speech model", "asr"),
+        ("voice", "v1"),
+    ]
+    assert all(c.seconds >= 0 for c in checked)
+    assert recognizer.heard == [1.0]  # one generated clip of a second
+
+
+def test_a_voice_that_produces_no_audio_fails_the_check_naming_it() -> None:
+    catalog = _catalog(SilentVoice())
+    try:
+        with pytest.raises(SelfCheckFailed, match="voice 'v1' produced no audio"):
+            check_catalog(catalog)
+    finally:
+        catalog.close()
