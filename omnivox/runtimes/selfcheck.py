@@ -37,7 +37,9 @@ log = logging.getLogger("omnivox.selfcheck")
 #: Window of the probe's context: enough for one short prompt, small enough to allocate in a moment.
 PROBE_WINDOW = 256
 PROBE_TIMEOUT_SECONDS = 600.0
-_PROBE_TEXT = "Hello"
+#: Several tokens, so that the probe runs the batched kernels a prompt runs (a one-token decode did not:
+#: llama.cpp built with AMX on an Intel VM decoded one token fine and crashed on any batch of two or more).
+_PROBE_TEXT = "Hello! Please say something short about the weather today."
 
 
 class SelfCheckFailed(ModelLoadError):
@@ -99,14 +101,16 @@ def _tone(seconds: float = 1.0, rate: int = 16000) -> Audio:
     return Audio((0.25 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32), rate)
 
 
-def _recognise_once(runtime: SpeechRecognizer) -> None:
-    for _segment in runtime.recognize(_tone(), word_timestamps=False).segments:
+def _recognise_once(runtime: SpeechRecognizer, clip: Audio) -> None:
+    for _segment in runtime.recognize(clip, word_timestamps=False).segments:
         pass
 
 
-def _speak_once(voice_id: str, runtime: SpeechSynthesizer) -> None:
-    if sum(audio.samples.size for audio in runtime.synthesize("Ready.")) == 0:
+def _speak_once(voice_id: str, runtime: SpeechSynthesizer, spoken: list[Audio]) -> None:
+    pieces = list(runtime.synthesize("Ready to talk."))
+    if sum(audio.samples.size for audio in pieces) == 0:
         raise SelfCheckFailed(f"voice {voice_id!r} produced no audio for a test sentence")
+    spoken.extend(pieces)
 
 
 def _timed(kind: str, model_id: str, run: Callable[[], None]) -> Checked:
@@ -123,18 +127,18 @@ def _timed(kind: str, model_id: str, run: Callable[[], None]) -> Checked:
 
 
 def check_catalog(catalog: ModelCatalog) -> list[Checked]:
-    """Run every loaded model once, in this process (at start-up, before any request)."""
-    return [
-        *(
-            _timed("chat model", m.id, functools.partial(_decode_once, m.id, m.runtime))
-            for m in catalog.models
-        ),
-        *(
-            _timed("speech model", r.id, functools.partial(_recognise_once, r.runtime))
-            for r in catalog.speech
-        ),
-        *(_timed("voice", v.id, functools.partial(_speak_once, v.id, v.runtime)) for v in catalog.voices),
+    """Run every loaded model once, in this process (at start-up, before any request). The recognisers
+    hear what the first voice said (a tone when there is no voice: silence-trimming may drop it whole)."""
+    checked = [
+        _timed("chat model", m.id, functools.partial(_decode_once, m.id, m.runtime)) for m in catalog.models
     ]
+    spoken: list[Audio] = []
+    for v in catalog.voices:
+        checked.append(_timed("voice", v.id, functools.partial(_speak_once, v.id, v.runtime, spoken)))
+    clip = spoken[0] if spoken else _tone()
+    for r in catalog.speech:
+        checked.append(_timed("speech model", r.id, functools.partial(_recognise_once, r.runtime, clip)))
+    return checked
 
 
 def probe_all(entries: Iterable[LanguageModelSettings]) -> None:
