@@ -3,6 +3,9 @@ greedy (so both produce the same tokens).
 
     .venv/bin/python benchmarks/generation.py [--tokens 200] [--runs 3]
 
+Set LLAMA_CPP_LIB_PATH to a folder of llama.cpp libraries to measure another build of the same version
+(docs/benchmarks.md compares the portable build with a native one that way).
+
 Both paths keep their model loaded, so after the warm-up both reuse the evaluated prompt from the KV
 cache: TTFT here is the per-request overhead plus one token, not prompt evaluation.
 
@@ -29,6 +32,7 @@ from benchmarks.server import server_process
 from omnivox.chat.prompt import PromptBuilder
 from omnivox.config import EMBEDDED_CHAT_MODEL
 from omnivox.runtimes.llama_cpp import LlamaCppModel
+from omnivox.runtimes.llama_library import load_backends
 from omnivox.runtimes.registry import resolve_source
 
 MESSAGES = [{"role": "user", "content": "Write a long story about a lighthouse keeper and a storm."}]
@@ -104,6 +108,7 @@ def main() -> None:
             results["omnivox server"].append(served(client, args.tokens))
             results["server + logprobs"].append(served(client, args.tokens, logprobs=True))
         model.close()
+    print(load_backends().describe())  # which llama.cpp build and CPU kernels (LLAMA_CPP_LIB_PATH picks one)
     print(f"prompt {len(prompt)} tokens, greedy, up to {args.tokens} tokens, median of {args.runs} runs")
     for name, runs in results.items():
         ttft = statistics.median(r[0] for r in runs) * 1000
