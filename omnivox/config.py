@@ -17,6 +17,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from omnivox.usage.settings import UsageSettings
+
 #: Model ids that OpenAI clients send for the audio chat model; all resolve to the default chat model.
 OPENAI_CHAT_ALIASES: tuple[str, ...] = (
     "gpt-4o-audio-preview",
@@ -260,6 +262,14 @@ class Settings(BaseSettings):
     )
     rate_limits: RateLimitSettings = Field(
         default_factory=RateLimitSettings, description="Requests and tokens per minute per client."
+    )
+    admin_api_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="Keys of the usage and costs API (/v1/organization/*), distinct from `api_keys`; none: "
+        "that API answers 403.",
+    )
+    usage: UsageSettings = Field(
+        default_factory=UsageSettings, description="Usage per API key and model: its store and prices."
     )
     shutdown_grace_seconds: int = Field(
         30,

@@ -13,6 +13,7 @@ from omnivox.config import (
     SynthesisSettings,
     VoiceSettings,
 )
+from omnivox.usage.settings import ModelPrice, UsageSettings
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
 
@@ -25,6 +26,8 @@ FIELDS = [
     *RateLimitSettings.model_fields,
     *SynthesisSettings.model_fields,
     *VoiceSettings.model_fields,
+    *UsageSettings.model_fields,
+    *ModelPrice.model_fields,
 ]
 
 
