@@ -1,4 +1,5 @@
 """`omnivox serve`: run the server. Flags override the config file and the environment.
+`omnivox usage`: what each API key used, per day and model, and what it costs (docs/usage.md).
 
 SIGTERM (or Ctrl-C) shuts down gracefully: no new connections, running requests get
 `shutdown_grace_seconds` to finish, then are cancelled; the process exits 0."""
@@ -20,6 +21,9 @@ from omnivox.config import load_settings
 from omnivox.errors import ModelLoadError
 from omnivox.logs import configure_logging
 from omnivox.runtimes.catalog import ModelCatalog
+from omnivox.storage.usage_store import SQLiteUsageStore
+from omnivox.usage.pricing import Prices
+from omnivox.usage.table import PERIODS, usage_table
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -37,11 +41,38 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="serve this GGUF file as the default chat model instead of the embedded one",
     )
+    usage = commands.add_parser("usage", help="print what each API key used, per period and model")
+    usage.add_argument("--config", type=Path, help="TOML settings file (where the usage store is, prices)")
+    usage.add_argument("--days", type=int, default=7, help="UTC days to show, today included (default 7)")
+    usage.add_argument(
+        "--by", choices=sorted(PERIODS), default="day", help="period of each row (default day)"
+    )
     return parser
+
+
+def _usage(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args.config)
+    except (ValidationError, OSError, ValueError) as exc:
+        print(f"omnivox: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    path = settings.usage.store_path(settings.synthesis.store).expanduser()
+    if not path.exists():
+        print(f"omnivox: no usage recorded yet ({path} does not exist)", file=sys.stderr)
+        return 1
+    store = SQLiteUsageStore(path)
+    try:
+        prices = Prices(settings.usage.price_table())
+        print(usage_table(store, prices, days=max(1, args.days), period=args.by), end="")
+    finally:
+        store.close()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "usage":
+        return _usage(args)
     overrides: dict[str, object] = {
         k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None
     }
