@@ -46,8 +46,8 @@ def _cells(label: str, key: str, model: str, usage: Usage, cost: Decimal) -> lis
         str(usage.input_audio_tokens),
         str(usage.output_tokens),
         str(usage.output_audio_tokens),
-        f"{usage.audio_ms_in / 1000:.1f}",
-        f"{usage.audio_ms_out / 1000:.1f}",
+        f"{Decimal(usage.audio_ms_in) / 1000:.3f}",
+        f"{Decimal(usage.audio_ms_out) / 1000:.3f}",
         str(usage.characters),
         _dollars(cost),
     ]
