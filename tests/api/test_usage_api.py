@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
+from decimal import Decimal
 from typing import Any
 
 import httpx
+import openai
 import pytest
 
 from omnivox.api.app import create_app
+from omnivox.api.keys import label_of
 from omnivox.config import LanguageModelSettings, Settings
 from tests.conftest import serve_fake
 from tests.support.openapi import validate
@@ -26,7 +28,7 @@ def _get(url: str, surface: str, key: str | None, **params: Any) -> httpx.Respon
     return httpx.get(f"{url}/v1/organization/{surface}", params=params, headers=headers, timeout=30)
 
 
-def test_only_admin_keys_read_usage(tmp_path: Path) -> None:
+def test_only_admin_keys_read_usage() -> None:
     with serve_fake(api_keys=[KEY], admin_api_keys=[ADMIN]) as (url, _):
         for surface in SURFACES:
             for key, status in ((None, 401), ("sk-unknown", 401), (KEY, 403), (ADMIN, 200)):
@@ -130,3 +132,34 @@ def test_filters_and_groups_without_projects_users_or_batches() -> None:
             page(url, "usage/completions", start_time=start, **{"models[]": "gpt-4o-audio-preview"})
         )
         assert [r["num_model_requests"] for r in mine] == [1]
+
+
+@pytest.mark.sdk
+def test_the_openai_sdk_reads_usage_and_costs() -> None:
+    with serve_fake(api_keys=[KEY], admin_api_keys=[ADMIN]) as (url, _):
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=0)
+        answer = client.chat.completions.create(
+            model="gpt-4o-audio-preview", messages=[{"role": "user", "content": "hi"}], temperature=0
+        )
+        assert answer.usage is not None
+        query = {"start_time": int(time.time()) - 60, "group_by": ["api_key_id", "model"]}
+        if hasattr(client, "admin"):  # the SDK's own admin resources (openai >= 2)
+            admin = openai.OpenAI(base_url=f"{url}/v1", api_key=KEY, admin_api_key=ADMIN, max_retries=0)
+            usage = admin.admin.organization.usage.completions(**query).model_dump()
+            costs = admin.admin.organization.usage.costs(start_time=query["start_time"]).model_dump()
+            with pytest.raises(openai.PermissionDeniedError):  # an ordinary key is no admin key
+                bad = openai.OpenAI(base_url=f"{url}/v1", api_key=KEY, admin_api_key=KEY, max_retries=0)
+                bad.admin.organization.usage.completions(start_time=0)
+        else:  # the 1.x line has none: its generic GET, with the admin key
+            admin = openai.OpenAI(base_url=f"{url}/v1", api_key=ADMIN, max_retries=0)
+            usage = admin.get("/organization/usage/completions", cast_to=object, options={"params": query})
+            costs = admin.get("/organization/costs", cast_to=object, options={"params": query})
+    (result,) = [r for bucket in usage["data"] for r in bucket["results"]]
+    assert result["api_key_id"] == label_of(KEY) and result["model"] == "gpt-4o-audio-preview"
+    assert result["input_tokens"] == answer.usage.prompt_tokens
+    assert result["output_tokens"] == answer.usage.completion_tokens
+    (cost,) = [r for bucket in costs["data"] for r in bucket["results"]]
+    expected = (
+        answer.usage.prompt_tokens * Decimal("2.50") + answer.usage.completion_tokens * Decimal("10.00")
+    ) / 1_000_000
+    assert cost["amount"]["value"] == float(expected)
