@@ -16,14 +16,12 @@ import uvicorn
 from pydantic import ValidationError
 
 from omnivox.api.app import create_app
-from omnivox.api.keys import ApiKeys
+from omnivox.api.keys import AdminKeys, ApiKeys
 from omnivox.config import load_settings
 from omnivox.errors import ModelLoadError
 from omnivox.logs import configure_logging
 from omnivox.runtimes.catalog import ModelCatalog
-from omnivox.storage.usage_store import SQLiteUsageStore
-from omnivox.usage.pricing import Prices
-from omnivox.usage.table import PERIODS, usage_table
+from omnivox.usage.table import PERIODS, show_usage
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -50,29 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _usage(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings(args.config)
-    except (ValidationError, OSError, ValueError) as exc:
-        print(f"omnivox: invalid settings: {exc}", file=sys.stderr)
-        return 2
-    path = settings.usage.store_path(settings.synthesis.store).expanduser()
-    if not path.exists():
-        print(f"omnivox: no usage recorded yet ({path} does not exist)", file=sys.stderr)
-        return 1
-    store = SQLiteUsageStore(path)
-    try:
-        prices = Prices(settings.usage.price_table())
-        print(usage_table(store, prices, days=max(1, args.days), period=args.by), end="")
-    finally:
-        store.close()
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "usage":
-        return _usage(args)
+        return show_usage(args.config, days=args.days, period=args.by)
     overrides: dict[str, object] = {
         k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None
     }
@@ -87,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     log = logging.getLogger("omnivox")
     try:  # read the keys before the (long) model load: a bad keys file fails at once
         keys = ApiKeys.from_settings(settings)
+        admin_keys = AdminKeys.from_settings(settings, keys)
     except (OSError, ValueError) as exc:
         print(f"omnivox: invalid API keys: {exc}", file=sys.stderr)
         return 2
@@ -102,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
     try:
         uvicorn.run(
-            create_app(settings, catalog, keys=keys),
+            create_app(settings, catalog, keys=keys, admin_keys=admin_keys),
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level,

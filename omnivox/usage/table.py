@@ -3,12 +3,17 @@ each costs at the configured prices (exact decimals, shown rounded to a milliont
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 
-from omnivox.storage.usage_store import BucketRow, UsageStore
+from pydantic import ValidationError
+
+from omnivox.config import load_settings
+from omnivox.storage.usage_store import BucketRow, SQLiteUsageStore, UsageStore
 from omnivox.usage.counts import SURFACES, Usage
 from omnivox.usage.pricing import Prices
 
@@ -84,3 +89,23 @@ def usage_table(
     start = today - (days - 1) * 86_400
     rows = store.buckets(SURFACES, start, today + 86_400, width)
     return render(rows, prices, start, period)
+
+
+def show_usage(config: Path | None, *, days: int, period: str) -> int:
+    """`omnivox usage`: print the table of the store the settings name; the exit status."""
+    try:
+        settings = load_settings(config)
+    except (ValidationError, OSError, ValueError) as exc:
+        print(f"omnivox: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    path = settings.usage.store_path(settings.synthesis.store).expanduser()
+    if not path.exists():
+        print(f"omnivox: no usage recorded yet ({path} does not exist)", file=sys.stderr)
+        return 1
+    store = SQLiteUsageStore(path)
+    try:
+        prices = Prices(settings.usage.price_table())
+        print(usage_table(store, prices, days=max(1, days), period=period), end="")
+    finally:
+        store.close()
+    return 0

@@ -179,3 +179,14 @@ def test_the_usage_command_without_a_store(tmp_path: Path, capsys: pytest.Captur
     config.write_text(f'[usage]\nstore = "{tmp_path / "none.sqlite3"}"\n')
     assert main(["usage", "--config", str(config)]) == 1
     assert "no usage recorded yet" in capsys.readouterr().err
+
+
+def test_serve_refuses_an_admin_key_that_is_an_api_key_before_loading(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OMNIVOX_API_KEYS", '["sk-same-0123456789"]')
+    monkeypatch.setenv("OMNIVOX_ADMIN_API_KEYS", '["sk-same-0123456789"]')
+    monkeypatch.setenv("OMNIVOX_MODELS", '[{"id": "x", "source": "/nonexistent.gguf"}]')  # never loaded
+    assert main(["serve", "--port", "0"]) == 2
+    error = capsys.readouterr().err
+    assert "admin_api_keys" in error and "sk-same" not in error
