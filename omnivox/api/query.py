@@ -3,6 +3,7 @@ parameter repeated (`group_by=model&group_by=api_key_id`), with or without `[]` 
 
 from __future__ import annotations
 
+import functools
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -13,16 +14,20 @@ from omnivox.api.body import to_invalid_request
 M = TypeVar("M", bound=BaseModel)
 
 
-def _is_list(schema: dict[str, Any]) -> bool:
-    options = schema.get("anyOf", [schema])
-    return any(option.get("type") == "array" for option in options)
+@functools.cache
+def _fields(model: type[BaseModel]) -> dict[str, bool]:
+    """Each field of `model`, and whether it is a list."""
+    properties: dict[str, dict[str, Any]] = model.model_json_schema()["properties"]
+    return {
+        name: any(option.get("type") == "array" for option in schema.get("anyOf", [schema]))
+        for name, schema in properties.items()
+    }
 
 
 def parse_query(model: type[M], params: QueryParams) -> M:
-    properties = model.model_json_schema()["properties"]
     fields: dict[str, Any] = {}
-    for name, schema in properties.items():
-        if _is_list(schema):
+    for name, is_list in _fields(model).items():
+        if is_list:
             values = params.getlist(name) + params.getlist(f"{name}[]")
             if values:
                 fields[name] = values
