@@ -5,6 +5,7 @@ restart, are priced exactly by the Costs API, and no key ever appears in clear."
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import time
@@ -33,13 +34,18 @@ CHAT = "gpt-4o-audio-preview"
 PRICES = {"fake-chat": {"input": "0.10", "output": "0.40"}}  # gpt-4o-audio-preview: the defaults
 SPEECH_INPUTS = ("Hello there, how are you today?", "A second, longer sentence to speak. And one more.")
 CLIPS = (1.25, 2.0)  # seconds: 3.25 s heard, reported as 3 whole seconds
+#: An input_audio part (the fake recogniser hears a word a second).
+HEARD = {
+    "type": "input_audio",
+    "input_audio": {"data": base64.b64encode(encode(tone(3.0))).decode(), "format": "wav"},
+}
 
 
 def _script(prompt: str) -> str:
     return "z" * 20_000 if "cut me short" in prompt else echo_script(prompt)
 
 
-def _ask(words: str, **fields: Any) -> dict[str, Any]:
+def _ask(words: str | list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
     return {"model": CHAT, "messages": [{"role": "user", "content": words}], "temperature": 0} | fields
 
 
@@ -88,10 +94,12 @@ Expected = dict[tuple[str, str], dict[str, int]]
 
 
 def _add(expected: Expected, key: str, model: str, usage: dict[str, Any]) -> None:
-    row = expected.setdefault((key, model), {"requests": 0, "input": 0, "cached": 0, "output": 0, "audio": 0})
+    fields = ("requests", "input", "cached", "audio_in", "output", "audio")
+    row = expected.setdefault((key, model), dict.fromkeys(fields, 0))
     row["requests"] += 1
     row["input"] += usage["prompt_tokens"]
     row["cached"] += usage["prompt_tokens_details"]["cached_tokens"]
+    row["audio_in"] += usage["prompt_tokens_details"]["audio_tokens"]
     row["output"] += usage["completion_tokens"]
     row["audio"] += usage["completion_tokens_details"]["audio_tokens"]
 
@@ -132,6 +140,7 @@ def _traffic(url: str, fake: CountingModel) -> Expected:
             for i in range(3)
         ),
         (LABEL_A, CHAT, partial(_chat, url, KEY_A, _ask("speak to me", **spoken))),
+        (LABEL_A, CHAT, partial(_chat, url, KEY_A, _ask([{"type": "text", "text": "hear this"}, HEARD]))),
         (LABEL_B, CHAT, partial(_chat, url, KEY_B, _ask("speak as you go", **spoken_stream, **with_usage))),
         (LABEL_C, CHAT, lambda: received.append(_cut_short(url, KEY_C, "cut me short"))),
         *(
@@ -154,6 +163,7 @@ def _traffic(url: str, fake: CountingModel) -> Expected:
         "requests": 1,
         "input": fake.prompt_tokens[cut],
         "cached": fake.reused[cut],
+        "audio_in": 0,
         "output": fake.sampled[cut],
         "audio": 0,
     }
@@ -173,6 +183,7 @@ def _check(found: dict[tuple[str, str], dict[str, Any]], expected: Expected) -> 
         assert got["num_model_requests"] == want["requests"], group
         assert got["input_tokens"] == want["input"], group
         assert got["input_cached_tokens"] == want["cached"], group
+        assert got["input_audio_tokens"] + got["input_cached_audio_tokens"] == want["audio_in"], group
         assert got["output_tokens"] == want["output"], group
         assert got["output_audio_tokens"] == want["audio"], group
         assert got["output_text_tokens"] == want["output"] - want["audio"], group
@@ -234,7 +245,8 @@ def test_counts_are_exact_across_kinds_concurrency_and_a_restart(
         exposition_requests = sample(
             scraped, "omnivox_usage_requests_total", api_key=LABEL_A, model=CHAT, surface="completions"
         )
-        assert exposition_requests == 4
+        assert exposition_requests == 5
+        assert expected[(LABEL_A, CHAT)]["audio_in"] > 0  # the input_audio part was charged as audio
         output_c = sample(scraped, "omnivox_usage_tokens_total", api_key=LABEL_C, model=CHAT, kind="output")
         assert output_c == expected[(LABEL_C, CHAT)]["output"]
         speech_chars = sample(scraped, "omnivox_usage_characters_total", api_key=LABEL_C, model="tts-1")
