@@ -173,8 +173,10 @@ class ChatService:
                 if choice.tool_calls:
                     choice.finish_reason = "tool_calls"
         if plan.speech is not None and not choices[0].tool_calls:  # a turn that calls tools is not spoken
-            choices[0].audio = await self._speaker.speak(plan.speech, choices[0].text, prepared.received)
-            self._charge_spoken(plan, record_usage, choices[0].audio.seconds)
+            charge = functools.partial(self._charge_spoken, plan, record_usage)  # on the voice's worker
+            choices[0].audio = await self._speaker.speak(
+                plan.speech, choices[0].text, prepared.received, charge
+            )
         return self._builder(plan).completion(choices, usage)
 
     def stream(self, prepared: PreparedChat) -> AsyncIterator[ChatCompletionChunk]:

@@ -9,7 +9,7 @@ import base64
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from functools import partial
@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from omnivox.api.keys import label_of
+from omnivox.audio.pcm import Audio
 from tests.api.test_gateway import metrics, sample
 from tests.conftest import serve_fake
 from tests.fuzz.fakes import FakeRecognizer, FakeVoice
@@ -299,3 +300,37 @@ def test_costs_by_line_item_and_key(tmp_path: Path) -> None:
         (prompt - cached) * Decimal("2.50") / 1_000_000
     )
     validate(body, "UsageResponse")
+
+
+class _SlowVoice(FakeVoice):
+    """Takes a second to speak anything: time for the client to leave."""
+
+    def synthesize(self, text: str, *, speed: float = 1.0) -> Iterator[Audio]:
+        time.sleep(1.0)
+        yield from super().synthesize(text, speed=speed)
+
+
+def test_a_spoken_answer_whose_client_left_is_charged_what_was_spoken(tmp_path: Path) -> None:
+    settings: dict[str, Any] = {
+        "api_keys": [KEY_A],
+        "admin_api_keys": [ADMIN],
+        "usage": {"store": str(tmp_path / "usage.sqlite3")},
+    }
+    start = int(time.time()) - 60
+    with serve_fake(voices={"slow": _SlowVoice()}, **settings) as (url, _):
+        body = _ask("say it slowly", modalities=["text", "audio"], audio={"voice": "alloy", "format": "wav"})
+        with pytest.raises(httpx.ReadTimeout):  # gone while the answer is being spoken
+            httpx.post(
+                f"{url}/v1/chat/completions",
+                json=body,
+                headers={"Authorization": f"Bearer {KEY_A}"},
+                timeout=0.6,
+            )
+        time.sleep(1.0)  # the voice finishes the piece it is speaking
+        _idle(url)
+        (found,) = results(page(url, "usage/completions", start_time=start))
+    text_tokens = len("You said: say it slowly")
+    assert found["num_model_requests"] == 1
+    assert found["output_text_tokens"] == text_tokens
+    assert found["output_audio_tokens"] > 0  # spoken, so charged, though nobody heard it
+    assert found["output_tokens"] == text_tokens + found["output_audio_tokens"]
