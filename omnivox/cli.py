@@ -1,4 +1,5 @@
 """`omnivox serve`: run the server. Flags override the config file and the environment.
+`omnivox usage`: what each API key used, per day and model, and what it costs (docs/usage.md).
 
 SIGTERM (or Ctrl-C) shuts down gracefully: no new connections, running requests get
 `shutdown_grace_seconds` to finish, then are cancelled; the process exits 0."""
@@ -16,12 +17,13 @@ import uvicorn
 from pydantic import ValidationError
 
 from omnivox.api.app import create_app
-from omnivox.api.keys import ApiKeys
+from omnivox.api.keys import AdminKeys, ApiKeys
 from omnivox.config import load_settings
 from omnivox.errors import ModelLoadError
 from omnivox.logs import configure_logging
 from omnivox.runtimes.catalog import ModelCatalog
 from omnivox.runtimes.selfcheck import check_catalog, probe_all
+from omnivox.usage.table import PERIODS, show_usage
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -39,11 +41,19 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="serve this GGUF file as the default chat model instead of the embedded one",
     )
+    usage = commands.add_parser("usage", help="print what each API key used, per period and model")
+    usage.add_argument("--config", type=Path, help="TOML settings file (where the usage store is, prices)")
+    usage.add_argument("--days", type=int, default=7, help="UTC days to show, today included (default 7)")
+    usage.add_argument(
+        "--by", choices=sorted(PERIODS), default="day", help="period of each row (default day)"
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "usage":
+        return show_usage(args.config, days=args.days, period=args.by)
     overrides: dict[str, object] = {
         k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None
     }
@@ -59,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     log = logging.getLogger("omnivox")
     try:  # read the keys before the (long) model load: a bad keys file fails at once
         keys = ApiKeys.from_settings(settings)
+        admin_keys = AdminKeys.from_settings(settings, keys)
     except (OSError, ValueError) as exc:
         print(f"omnivox: invalid API keys: {exc}", file=sys.stderr)
         return 2
@@ -83,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
     try:
         uvicorn.run(
-            create_app(settings, catalog, keys=keys),
+            create_app(settings, catalog, keys=keys, admin_keys=admin_keys),
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level,

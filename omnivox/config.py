@@ -17,6 +17,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from omnivox.usage.settings import UsageSettings
+
 #: Model ids that OpenAI clients send for the audio chat model; all resolve to the default chat model.
 OPENAI_CHAT_ALIASES: tuple[str, ...] = (
     "gpt-4o-audio-preview",
@@ -302,6 +304,14 @@ class Settings(BaseSettings):
         description="Run every model once before listening (a language model first in a child process, so "
         "that a native crash is reported with the model's name instead of killing the server); off: start "
         "faster and find out on the first request.",
+    )
+    admin_api_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="Keys of the usage and costs API (/v1/organization/*), distinct from `api_keys`; none: "
+        "that API answers 403.",
+    )
+    usage: UsageSettings = Field(
+        default_factory=UsageSettings, description="Usage per API key and model: its store and prices."
     )
     shutdown_grace_seconds: int = Field(
         30,

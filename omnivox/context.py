@@ -1,18 +1,29 @@
 """The request being served, as a context variable: its id (carried by every log line written while it is
-served, worker threads included) and the chat tokens it used (charged to its client's rate limit when it
-ends). Framework-free: the chat layer reports into it, the HTTP layer sets and reads it."""
+served, worker threads included), the chat tokens it used (charged to its client's rate limit when it
+ends), and where its usage is recorded, under its API key's label. Framework-free: the services report
+into it, the HTTP layer sets and reads it."""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
+from typing import Protocol
+
+from omnivox.usage.counts import Surface, Usage
+
+
+class UsageSink(Protocol):
+    def record(self, api_key: str | None, surface: Surface, model: str, usage: Usage) -> None: ...
 
 
 @dataclass
 class RequestScope:
     id: str
     tokens: int = 0  # prompt + completion tokens of the chat completions served
+    api_key: str | None = None  # the label of the request's API key; None: no keys are configured
+    usage: UsageSink | None = None  # where its usage is recorded; None: nowhere
 
 
 _CURRENT: ContextVar[RequestScope | None] = ContextVar("omnivox_request", default=None)
@@ -40,3 +51,21 @@ def charge_tokens(count: int) -> None:
     scope = _CURRENT.get()
     if scope is not None:
         scope.tokens += count
+
+
+def record_usage(surface: Surface, model: str, usage: Usage) -> None:
+    """Record what the current request used (nothing outside a request). Any thread: worker threads run
+    in the request's context, so a generation cut short still records what it generated."""
+    usage_recorder()(surface, model, usage)
+
+
+def usage_recorder() -> Callable[[Surface, str, Usage], None]:
+    """`record_usage` bound to the current request, for code that may run in another context: the
+    `finally` of an async generator closed by the garbage collector runs in whichever task collected it."""
+    scope = _CURRENT.get()
+
+    def record(surface: Surface, model: str, usage: Usage) -> None:
+        if scope is not None and scope.usage is not None:
+            scope.usage.record(scope.api_key, surface, model, usage)
+
+    return record

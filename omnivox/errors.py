@@ -83,6 +83,14 @@ class AuthenticationFailed(OmnivoxError):
     default_code = "invalid_api_key"
 
 
+class PermissionDenied(OmnivoxError):
+    """A known key that may not do this: an ordinary key on the admin routes, or none configured (403)."""
+
+    status = 403
+    error_type = "invalid_request_error"
+    default_code = "insufficient_permissions"
+
+
 class RateLimited(OmnivoxError):
     """A client spent its requests per minute (429). OpenAI names the exhausted limit in `type`."""
 

@@ -2,8 +2,10 @@
 are not buffered):
 
 1. a request id (`req_...`): the current request's scope for log lines, returned as `x-request-id`;
-2. on /v1/*: the API key (401 `invalid_api_key`) when keys are configured, then the client's rate limit
-   (429 `rate_limit_exceeded` with `retry-after`); `x-ratelimit-*` headers on every /v1 response;
+2. on /v1/*: the API key (401 `invalid_api_key`) when keys are configured -- on /v1/organization/* an
+   admin key, always (401, or 403 for an ordinary key) -- then the client's rate limit (429
+   `rate_limit_exceeded` with `retry-after`); `x-ratelimit-*` headers on every /v1 response; the key's label
+   and the usage accounts in the request's scope, for the services to record what the request used;
 3. when the response has ended: the requests metric by route and status, the chat tokens the request used
    charged to its client, and one access log line (keys appear only as their labels).
 """
@@ -19,9 +21,9 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from omnivox.api.errors import error_response
-from omnivox.api.keys import ApiKeys
+from omnivox.api.keys import ADMIN_PREFIX, AdminKeys, ApiKeys
 from omnivox.api.ratelimit import RateLimiter
-from omnivox.context import RequestScope, enter_request, leave_request, new_request_id
+from omnivox.context import RequestScope, UsageSink, enter_request, leave_request, new_request_id
 from omnivox.errors import OmnivoxError, RateLimited
 from omnivox.telemetry import Telemetry
 
@@ -40,10 +42,14 @@ class Gateway:
         limiter: RateLimiter,
         telemetry: Telemetry,
         routes: Sequence[BaseRoute],
+        admin_keys: AdminKeys | None = None,
+        usage: UsageSink | None = None,
     ) -> None:
         self._app = app
         self._routes = routes
         self._keys = keys
+        self._admin_keys = admin_keys or AdminKeys(ApiKeys([]), keys)
+        self._usage = usage
         self._limiter = limiter
         self._telemetry = telemetry
 
@@ -72,8 +78,10 @@ class Gateway:
         try:
             if path.startswith("/v1/"):
                 try:
-                    client = self._client(scope)
+                    client = self._client(scope, path)
                     self._admit(client, path)
+                    request.api_key = client if self._keys.required else None
+                    request.usage = self._usage
                 except OmnivoxError as exc:
                     response = error_response(exc)
                     if isinstance(exc, RateLimited):
@@ -93,8 +101,10 @@ class Gateway:
             access.info("%s %s %d %.3fs client=%s", scope["method"], path, status, elapsed, client)
             leave_request(token)
 
-    def _client(self, scope: Scope) -> str:
+    def _client(self, scope: Scope, path: str) -> str:
         """Who the request is charged to: its key's label, or its address when no keys are set."""
+        if path.startswith(ADMIN_PREFIX):
+            return self._admin_keys.check(Headers(scope=scope).get("authorization"))
         if self._keys.required:
             return self._keys.check(Headers(scope=scope).get("authorization"))
         peer = scope.get("client")

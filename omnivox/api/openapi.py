@@ -28,6 +28,7 @@ _ERRORS: dict[int, str] = {
     400: "The request is invalid or asks for what this server does not do; `error.param` names the "
     "parameter.",
     401: "No API key, or an unknown one (when the server is configured with API keys).",
+    403: "An ordinary API key where an admin key is needed, or no admin key is configured.",
     404: "The model (or the URL) does not exist.",
     413: "The request body exceeds the server's limit.",
     429: "The client's rate limit is spent (when the server is configured with rate limits); `retry-after` "
@@ -89,6 +90,26 @@ def form_request(
     form = {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
     media = {"schema": _with_examples(form, example)}
     return {"requestBody": {"required": True, "content": {"multipart/form-data": media}}}
+
+
+def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """`parameters` of a route whose query is parsed with `model` (omnivox.api.query): one per field,
+    a list as the parameter repeated."""
+    schema = inline_schema(model, "validation")
+    required = set(schema.get("required", []))
+    parameters = []
+    for name, definition in schema["properties"].items():
+        described = {k: v for k, v in definition.items() if k not in ("description", "title")}
+        parameters.append(
+            {
+                "name": name,
+                "in": "query",
+                "required": name in required,
+                "description": definition.get("description", ""),
+                "schema": _without_null(described),
+            }
+        )
+    return parameters
 
 
 def _with_examples(schema: JsonSchema, example: Mapping[str, Any]) -> JsonSchema:

@@ -3,6 +3,7 @@
 The runtime gives logits, omnivox's sampler picks each token, text is assembled from token bytes and cut
 at stop strings. A choice ends at an end-of-turn token (`stop`), a stop string (`stop`), the token budget
 or the context window (`length`). When the client has gone (`cancelled`), no further events come.
+What was used is kept in a `Tally` token by token, so a generation cut short is charged what it generated.
 
 The `n` choices are generated one after another on the same runtime; each starts from the prompt, which
 the runtime keeps evaluated (its KV cache and final logits), so the prompt is computed once per request.
@@ -37,6 +38,20 @@ class GenerationJob:
     top_logprobs: int | None = None  # None: no logprobs; 0..20 alternatives per token
     audio_tokens: int = 0  # prompt tokens standing for audio input, reported in the usage
     grammar: str | None = None  # GBNF the output must follow
+
+
+@dataclass(slots=True)
+class Tally:
+    """What a generation has used so far: the prompt from the moment the generation starts, each
+    completion token as it is sampled."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0  # all choices together
+    cached_tokens: int = 0
+    audio_tokens: int = 0
+
+    def report(self) -> UsageReport:
+        return UsageReport(self.prompt_tokens, self.completion_tokens, self.cached_tokens, self.audio_tokens)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,13 +106,18 @@ def _delta(index: int, released: list[tuple[str, _Sampled | None]], with_logprob
 
 
 def _choice(
-    runtime: LanguageModel, job: GenerationJob, index: int, logits: Logits, cancelled: threading.Event
-) -> Generator[Event, None, int | None]:
-    """Generate one choice from the prompt's `logits`; returns its token count (None if cancelled)."""
+    runtime: LanguageModel,
+    job: GenerationJob,
+    index: int,
+    logits: Logits,
+    cancelled: threading.Event,
+    tally: Tally,
+) -> Generator[Event, None, bool]:
+    """Generate one choice from the prompt's `logits`; returns False if cancelled."""
     sampler = Sampler(job.sampling, index)
     constraint = runtime.constrain(job.grammar) if job.grammar is not None else None
     try:
-        return (yield from _sample(runtime, job, index, logits, cancelled, sampler, constraint))
+        return (yield from _sample(runtime, job, index, logits, cancelled, sampler, constraint, tally))
     finally:
         if constraint is not None:
             constraint.close()
@@ -125,7 +145,8 @@ def _sample(
     cancelled: threading.Event,
     sampler: Sampler,
     constraint: TokenConstraint | None,
-) -> Generator[Event, None, int | None]:
+    tally: Tally,
+) -> Generator[Event, None, bool]:
     text, stops = Utf8Assembler(), StopFilter[_Sampled | None](job.stop)
     with_logprobs = job.top_logprobs is not None
     budget = runtime.info.context_window - len(job.prompt)
@@ -135,13 +156,14 @@ def _sample(
     reason: FinishReason = "length"
     while produced < budget:
         if cancelled.is_set():
-            return None
+            return False
         adjusted = sampler.adjust(logits)
         token = _pick(sampler, adjusted, constraint, exact=with_logprobs)
         if runtime.is_end_of_generation(token):
             reason = "stop"
             break
         produced += 1
+        tally.completion_tokens += 1
         sampler.observe(token)
         if constraint is not None:
             constraint.accept(token)
@@ -159,23 +181,23 @@ def _sample(
     if any(piece for piece, _ in released):
         yield _delta(index, released, with_logprobs)
     yield Finished(index, reason)
-    return produced
+    return True
 
 
 def generate(
-    runtime: LanguageModel, job: GenerationJob, cancelled: threading.Event
+    runtime: LanguageModel, job: GenerationJob, cancelled: threading.Event, tally: Tally | None = None
 ) -> Generator[Event, None, None]:
-    cached = 0
-    completion_tokens = 0
+    """The events of the job's choices, then its UsageReport. `tally`, when given, holds what was used
+    even when the generation is cut short (cancelled, closed, or failed)."""
+    tally = tally if tally is not None else Tally()
+    tally.prompt_tokens, tally.audio_tokens = len(job.prompt), job.audio_tokens
     for index in range(job.n):
         try:
             evaluation = runtime.evaluate(job.prompt, cancelled)
         except EvaluationCancelled:
             return  # the client left while the prompt was being evaluated
         if index == 0:
-            cached = evaluation.reused_tokens
-        produced = yield from _choice(runtime, job, index, evaluation.logits, cancelled)
-        if produced is None:
+            tally.cached_tokens = evaluation.reused_tokens
+        if not (yield from _choice(runtime, job, index, evaluation.logits, cancelled, tally)):
             return
-        completion_tokens += produced
-    yield UsageReport(len(job.prompt), completion_tokens, cached, job.audio_tokens)
+    yield tally.report()

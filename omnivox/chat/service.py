@@ -5,15 +5,16 @@ layer sends a status line."""
 from __future__ import annotations
 
 import functools
+import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
 import anyio.to_thread
 
 from omnivox.chat.events import Event, Finished, TextDelta, UsageReport
-from omnivox.chat.generate import GenerationJob, generate
+from omnivox.chat.generate import GenerationJob, Tally, generate
 from omnivox.chat.hearing import Hearing
 from omnivox.chat.messages import audio_parts, audio_refs, render
 from omnivox.chat.plan import ChatPlan, build_plan
@@ -23,12 +24,14 @@ from omnivox.chat.speaking import Speaker
 from omnivox.chat.streaming import spoken_chunks, text_chunks, tool_chunks
 from omnivox.chat.tools import parse_calls
 from omnivox.config import AudioSettings, RequestLimits
-from omnivox.context import charge_tokens
+from omnivox.context import charge_tokens, record_usage, usage_recorder
 from omnivox.errors import ContextLengthExceeded, ModelFailure
 from omnivox.protocol.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
 from omnivox.runtimes.catalog import ModelCatalog
 from omnivox.runtimes.worker import JobStream
+from omnivox.synthesis.service import audio_tokens
 from omnivox.telemetry import Telemetry
+from omnivox.usage.counts import Surface, Usage, chat_usage, spoken_usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,12 +111,35 @@ class ChatService:
             prepared.audio_tokens,
             plan.grammar,
         )
-        events = plan.model.worker.submit(functools.partial(generate, plan.model.runtime, job), ticket)
+        events = plan.model.worker.submit(functools.partial(self._charged, plan, job), ticket)
         events.watch(self._observer(prepared))
         return events
 
+    def _charged(self, plan: ChatPlan, job: GenerationJob, cancelled: threading.Event) -> Iterator[Event]:
+        """The generation, on the model's worker. What it used is charged when it ends, however it ends:
+        a stream cut short is charged the prompt and every token generated until then."""
+        tally = Tally()
+        try:
+            yield from generate(plan.model.runtime, job, cancelled, tally)
+        finally:
+            self._charge(plan, tally.report())
+
+    def _charge(self, plan: ChatPlan, used: UsageReport) -> None:
+        """The tokens used, into the metrics, the client's rate limit and its usage record."""
+        self._telemetry.count_tokens(
+            plan.model.id, used.prompt_tokens, used.completion_tokens, used.cached_tokens
+        )
+        charge_tokens(used.prompt_tokens + used.completion_tokens)
+        usage = chat_usage(used.prompt_tokens, used.completion_tokens, used.cached_tokens, used.audio_tokens)
+        record_usage("completions", plan.model_name, usage)
+
+    @staticmethod
+    def _charge_spoken(plan: ChatPlan, record: Callable[[Surface, str, Usage], None], seconds: float) -> None:
+        """A spoken answer's audio tokens (as its `usage` counts them) into its usage record."""
+        record("completions", plan.model_name, spoken_usage(audio_tokens(seconds), seconds))
+
     def _observer(self, prepared: PreparedChat) -> Callable[[Event], None]:
-        """Records time to first token and the tokens used (metrics, and the client's rate limit)."""
+        """Records the time to first token."""
         model = prepared.plan.model.id
         waiting = True
 
@@ -122,11 +148,6 @@ class ChatService:
             if waiting and isinstance(event, TextDelta):
                 waiting = False
                 self._telemetry.first_token.labels(model).observe(time.monotonic() - prepared.received)
-            elif isinstance(event, UsageReport):
-                self._telemetry.count_tokens(
-                    model, event.prompt_tokens, event.completion_tokens, event.cached_tokens
-                )
-                charge_tokens(event.prompt_tokens + event.completion_tokens)
 
         return observe
 
@@ -158,7 +179,10 @@ class ChatService:
                 if choice.tool_calls:
                     choice.finish_reason = "tool_calls"
         if plan.speech is not None and not choices[0].tool_calls:  # a turn that calls tools is not spoken
-            choices[0].audio = await self._speaker.speak(plan.speech, choices[0].text, prepared.received)
+            charge = functools.partial(self._charge_spoken, plan, record_usage)  # on the voice's worker
+            choices[0].audio = await self._speaker.speak(
+                plan.speech, choices[0].text, prepared.received, charge
+            )
         return self._builder(plan).completion(choices, usage)
 
     def stream(self, prepared: PreparedChat) -> AsyncIterator[ChatCompletionChunk]:
@@ -168,7 +192,12 @@ class ChatService:
         chunks: AsyncIterator[ChatCompletionChunk]
         if prepared.plan.speech is not None:
             chunks = spoken_chunks(
-                prepared.plan.speech, events, builder, self._speaker, received=prepared.received
+                prepared.plan.speech,
+                events,
+                builder,
+                self._speaker,
+                received=prepared.received,
+                charge=functools.partial(self._charge_spoken, prepared.plan, usage_recorder()),
             )
         elif prepared.plan.tools is not None:
             chunks = tool_chunks(prepared.plan, events, builder)

@@ -13,7 +13,7 @@ import functools
 import secrets
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
 import anyio.to_thread
@@ -96,14 +96,23 @@ class Speaker:
             recalled[ref.id] = stored.transcript
         return recalled
 
-    async def speak(self, speech: SpeechPlan, text: str, received: float) -> SpokenAnswer:
+    async def speak(
+        self,
+        speech: SpeechPlan,
+        text: str,
+        received: float,
+        charge: Callable[[float], None] | None = None,
+    ) -> SpokenAnswer:
         """The whole answer, spoken, encoded and stored (`received`: when the request came, for
-        the time to first audio)."""
+        the time to first audio). The seconds spoken are `charge`d on the voice's worker as soon as they
+        are, so also when the client has left meanwhile."""
         pieces = pieces_of(text)
         voice = speech.voice
 
         def synthesize() -> tuple[bytes, float]:
             audio = _joined(list(speak(voice.runtime, pieces, 1.0)))
+            if charge is not None:
+                charge(audio.duration)
             return encode(audio, speech.format), audio.duration
 
         data, seconds = await voice.worker.run(synthesize, voice.worker.admit())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from omnivox.chat.events import Event, Finished, TextDelta, UsageReport
@@ -101,25 +101,30 @@ async def spoken_chunks(
     speaker: Speaker,
     *,
     received: float,
+    charge: Callable[[float], None],
 ) -> AsyncIterator[ChatCompletionChunk]:
     """The id first; then for each piece its transcript and its pcm16 audio as it is synthesised; then
-    `expires_at`, the finish reason and (if asked) the usage. The answer is stored at the end."""
+    `expires_at`, the finish reason and (if asked) the usage. The answer is stored at the end; the seconds
+    spoken are `charge`d when the stream ends, also when it is cut short."""
     outcome = _Outcome()
     audio_id, expires_at = speaker.new_id(), speaker.expires_at()
     transcript, pcm, seconds = [], [], 0.0
-    yield builder.audio_start_chunk(audio_id)
-    async for item in speaker.stream(speech, _texts(events, outcome), received):
-        if isinstance(item, SpokenText):
-            transcript.append(item.text)
-            yield builder.audio_chunk(transcript=item.text)
-        elif isinstance(item, SpokenAudio):
-            pcm.append(item.pcm)
-            seconds += item.seconds
-            yield builder.audio_chunk(data=base64.b64encode(item.pcm).decode())
-    await speaker.keep(
-        SpokenAnswer(audio_id, "".join(transcript), b"".join(pcm), expires_at, seconds), "pcm16"
-    )
-    yield builder.audio_chunk(expires_at=expires_at)
-    yield builder.finish_chunk(0, outcome.reason)
-    if outcome.usage is not None and builder.include_usage:
-        yield builder.usage_chunk(outcome.usage, audio_tokens(seconds))
+    try:
+        yield builder.audio_start_chunk(audio_id)
+        async for item in speaker.stream(speech, _texts(events, outcome), received):
+            if isinstance(item, SpokenText):
+                transcript.append(item.text)
+                yield builder.audio_chunk(transcript=item.text)
+            elif isinstance(item, SpokenAudio):
+                pcm.append(item.pcm)
+                seconds += item.seconds
+                yield builder.audio_chunk(data=base64.b64encode(item.pcm).decode())
+        await speaker.keep(
+            SpokenAnswer(audio_id, "".join(transcript), b"".join(pcm), expires_at, seconds), "pcm16"
+        )
+        yield builder.audio_chunk(expires_at=expires_at)
+        yield builder.finish_chunk(0, outcome.reason)
+        if outcome.usage is not None and builder.include_usage:
+            yield builder.usage_chunk(outcome.usage, audio_tokens(seconds))
+    finally:
+        charge(seconds)

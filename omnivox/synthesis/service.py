@@ -15,6 +15,7 @@ import numpy as np
 from omnivox.audio.encode import OUTPUT_RATE, StreamEncoder
 from omnivox.audio.pcm import Audio
 from omnivox.config import OPENAI_TTS_ALIASES
+from omnivox.context import record_usage
 from omnivox.errors import InvalidRequest, ModelNotFound
 from omnivox.protocol.speech import SpeechAudioDelta, SpeechAudioDone, SpeechRequest, SpeechUsage
 from omnivox.runtimes.catalog import ModelCatalog, ServedVoice
@@ -22,6 +23,7 @@ from omnivox.runtimes.synthesis import SpeechSynthesizer
 from omnivox.runtimes.worker import JobStream
 from omnivox.synthesis.segmenter import Segmenter, spoken
 from omnivox.telemetry import Telemetry
+from omnivox.usage.counts import Usage, milliseconds
 
 #: omnivox's accounting of spoken audio in tokens (OpenAI's audio models bill by audio tokens too).
 AUDIO_TOKENS_PER_SECOND = 10
@@ -83,19 +85,25 @@ class SpeechService:
         return PreparedSpeech(request, voice, pieces, received)
 
     def _encoded(self, prepared: PreparedSpeech, cancelled: threading.Event) -> Iterator[bytes | float]:
-        """On the voice's worker: encoded bytes as they are ready, then the seconds spoken."""
-        encoder = StreamEncoder(prepared.request.response_format)
+        """On the voice's worker: encoded bytes as they are ready, then the seconds spoken. The request is
+        charged its characters and the seconds spoken when this ends, also when it is cut short."""
+        request = prepared.request
+        encoder = StreamEncoder(request.response_format)
         seconds = 0.0
-        spoken = speak(prepared.voice.runtime, list(prepared.pieces), prepared.request.speed)
-        for audio in never_silent(spoken):
-            if cancelled.is_set():
-                return
-            seconds += audio.duration
-            if data := encoder.push(audio):
-                yield data
-        if tail := encoder.finish():
-            yield tail
-        yield seconds
+        try:
+            spoken = speak(prepared.voice.runtime, list(prepared.pieces), request.speed)
+            for audio in never_silent(spoken):
+                if cancelled.is_set():
+                    return
+                seconds += audio.duration
+                if data := encoder.push(audio):
+                    yield data
+            if tail := encoder.finish():
+                yield tail
+            yield seconds
+        finally:
+            used = Usage(requests=1, characters=len(request.input), audio_ms_out=milliseconds(seconds))
+            record_usage("audio_speeches", request.model, used)
 
     def _start(self, prepared: PreparedSpeech) -> JobStream[bytes | float]:
         """Admit (503 at once when the voice is busy) and start; record first audio and seconds spoken."""

@@ -14,12 +14,14 @@ import anyio.to_thread
 from omnivox.audio.decode import FAMILIES, AudioLimits, FormatMismatch, InvalidAudio, decode
 from omnivox.audio.pcm import Audio
 from omnivox.config import AudioSettings
+from omnivox.context import record_usage
 from omnivox.errors import InvalidRequest, UnsupportedParameter
 from omnivox.protocol.audio import TextDelta, TextDone, TranscriptionForm
 from omnivox.runtimes.catalog import ModelCatalog, ServedSpeechModel
 from omnivox.runtimes.speech import Recognition, Segment, Task, Transcript
 from omnivox.telemetry import Telemetry
 from omnivox.transcription.languages import LANGUAGES
+from omnivox.usage.counts import Usage, milliseconds
 
 #: Formats OpenAI lists for uploads; anything else is refused by extension before decoding.
 UPLOAD_FORMATS = ("flac", "mp3", "mp4", "mpeg", "mpga", "m4a", "ogg", "wav", "webm")
@@ -59,7 +61,10 @@ class TranscriptionService:
 
     @staticmethod
     def _recognize(prepared: PreparedTranscription) -> Recognition:
+        """On the speech model's worker. The request is charged the whole audio once recognition starts."""
         form = prepared.form
+        heard = Usage(requests=1, audio_ms_in=milliseconds(prepared.audio.duration))
+        record_usage("audio_transcriptions", form.model, heard)
         return prepared.model.runtime.recognize(
             prepared.audio,
             task=prepared.task,

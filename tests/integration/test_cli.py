@@ -156,6 +156,15 @@ def test_sigterm_cancels_a_long_stream_after_the_grace_period_and_keeps_the_stor
     with sqlite3.connect(store) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert db.execute("SELECT count(*) FROM audio WHERE id = ?", (audio_id,)).fetchone() == (1,)
+    # usage, beside the audio store: both requests, the one cut at the grace period with what it generated
+    with sqlite3.connect(tmp_path / "usage.sqlite3") as db:
+        requests, output = db.execute(
+            "SELECT SUM(requests), SUM(output_tokens) FROM usage WHERE surface = 'completions'"
+        ).fetchone()
+    assert requests == 2
+    assert (
+        output >= spoken.json()["usage"]["completion_tokens"] + chunks - 1
+    )  # each text chunk: a token or more
 
 
 def test_bad_api_keys_file_refuses_to_start(tmp_path: Path) -> None:

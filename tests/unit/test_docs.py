@@ -14,6 +14,7 @@ from omnivox.config import (
     SynthesisSettings,
     VoiceSettings,
 )
+from omnivox.usage.settings import ModelPrice, UsageSettings
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
 
@@ -27,6 +28,8 @@ FIELDS = [
     *RequestLimits.model_fields,
     *SynthesisSettings.model_fields,
     *VoiceSettings.model_fields,
+    *UsageSettings.model_fields,
+    *ModelPrice.model_fields,
 ]
 
 
