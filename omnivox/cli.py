@@ -7,7 +7,9 @@ SIGTERM (or Ctrl-C) shuts down gracefully: no new connections, running requests 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import faulthandler
+import io
 import logging
 import signal
 import sys
@@ -50,6 +52,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _report_native_crashes() -> None:
+    """faulthandler: a native crash still leaves the Python stack on stderr, beside the log (unless
+    stderr is no file, as when main() runs inside a test that captures it)."""
+    if not faulthandler.is_enabled():
+        with contextlib.suppress(io.UnsupportedOperation, ValueError):
+            faulthandler.enable()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "usage":
@@ -65,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"omnivox: invalid settings: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
-    faulthandler.enable()  # a native crash still leaves the Python stack on stderr, beside the log
+    _report_native_crashes()
     log = logging.getLogger("omnivox")
     try:  # read the keys before the (long) model load: a bad keys file fails at once
         keys = ApiKeys.from_settings(settings)
