@@ -22,7 +22,7 @@ import numpy as np
 
 from omnivox.config import EMBEDDED_CHAT_MODEL
 from omnivox.runtimes.llama_cpp import ROPE_SCALING, _init_backend
-from omnivox.runtimes.registry import resolve_source
+from omnivox.serving.registry import resolve_source
 
 BUCKET = 2048
 

@@ -41,8 +41,8 @@ from omnivox.audio.decode import AudioLimits, decode
 from omnivox.audio.pcm import Samples
 from omnivox.config import EMBEDDED_SPEECH_MODEL
 from omnivox.runtimes.base import default_threads
-from omnivox.runtimes.registry import resolve_speech_source
 from omnivox.runtimes.whisper import FALLBACK_TEMPERATURES, SAMPLE_RATE
+from omnivox.serving.registry import resolve_speech_source
 from tests.support.wer import normalise, wer
 
 CLIPS = Path("/usr/share/pocketsphinx/test/data/librivox")

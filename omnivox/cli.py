@@ -19,7 +19,7 @@ from omnivox.api.keys import ApiKeys
 from omnivox.config import load_settings
 from omnivox.errors import ModelLoadError
 from omnivox.logs import configure_logging
-from omnivox.runtimes.catalog import ModelCatalog
+from omnivox.serving.catalog import ModelCatalog
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 

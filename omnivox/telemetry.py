@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
-from omnivox.runtimes.catalog import ModelCatalog
+from omnivox.serving.catalog import ModelCatalog
 
 #: Latency buckets (seconds) for first token / first audio / whole requests on CPU models.
 _LATENCY = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from omnivox.api.app import create_app
+from omnivox.backends.logits.model import LogitsChatModel
 from omnivox.config import (
     DEFAULT_VOICE_MAP,
     OPENAI_CHAT_ALIASES,
@@ -16,10 +17,10 @@ from omnivox.config import (
     LanguageModelSettings,
     Settings,
 )
-from omnivox.runtimes.catalog import ModelCatalog, ServedModel, ServedSpeechModel, ServedVoice
 from omnivox.runtimes.speech import SpeechRecognizer
 from omnivox.runtimes.synthesis import SpeechSynthesizer
 from omnivox.runtimes.worker import ModelWorker
+from omnivox.serving.catalog import ModelCatalog, ServedModel, ServedSpeechModel, ServedVoice
 from tests.support.fakes import FakeLanguageModel
 from tests.support.server import live_server
 
@@ -54,7 +55,9 @@ def serve_fake(
         )
         for i, runtime in enumerate(speech)
     ]
-    served = ServedModel(FAKE_ID, fake, ModelWorker(FAKE_ID, max_pending), aliases=OPENAI_CHAT_ALIASES)
+    served = ServedModel(
+        FAKE_ID, LogitsChatModel(fake, ModelWorker(FAKE_ID, max_pending)), aliases=OPENAI_CHAT_ALIASES
+    )
     voice_map = {k: v for k, v in DEFAULT_VOICE_MAP.items() if v in voices}
     catalog = ModelCatalog([served], recognizers, served_voices, voice_map)
     with tempfile.TemporaryDirectory(prefix="omnivox-test-") as folder:
@@ -88,8 +91,8 @@ def fake_server() -> Iterator[tuple[str, FakeLanguageModel]]:
 @pytest.fixture(scope="session")
 def tiny_whisper() -> Iterator[SpeechRecognizer]:
     """The embedded Whisper tiny.en, loaded once for the whole session."""
-    from omnivox.runtimes.registry import resolve_speech_source
     from omnivox.runtimes.whisper import WhisperRecognizer
+    from omnivox.serving.registry import resolve_speech_source
 
     recognizer = WhisperRecognizer(resolve_speech_source("embedded:whisper-tiny.en", Path("/nonexistent")))
     yield recognizer
@@ -110,7 +113,7 @@ def librivox() -> list[tuple[Path, str]]:
 def voices() -> dict[str, SpeechSynthesizer]:
     """The four default voices (Piper joe, flite slt, rms, awb), loaded once for the session."""
     from omnivox.config import VoiceSettings
-    from omnivox.runtimes.registry import load_voice
+    from omnivox.serving.registry import load_voice
 
     return {
         "joe": load_voice(VoiceSettings(id="joe", backend="piper", source="embedded:en_US-joe-medium")),

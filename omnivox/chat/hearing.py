@@ -19,8 +19,8 @@ from omnivox.audio.pcm import Audio, dbfs
 from omnivox.chat.messages import AudioPart
 from omnivox.config import AudioSettings
 from omnivox.errors import InvalidRequest, UnsupportedParameter
-from omnivox.runtimes.catalog import ServedSpeechModel
 from omnivox.runtimes.speech import Transcript
+from omnivox.serving.catalog import ServedSpeechModel
 from omnivox.telemetry import Telemetry
 
 #: A gap between words at least this long is reported as a pause.

@@ -4,39 +4,72 @@ layer sends a status line."""
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-import anyio.to_thread
-
-from omnivox.chat.events import Event, Finished, TextDelta, UsageReport
-from omnivox.chat.generate import GenerationJob, generate
 from omnivox.chat.hearing import Hearing
 from omnivox.chat.messages import audio_parts, audio_refs, render
 from omnivox.chat.plan import ChatPlan, build_plan
-from omnivox.chat.prompt import PromptBuilder
 from omnivox.chat.respond import ChoiceResult, ResponseBuilder
 from omnivox.chat.speaking import Speaker
-from omnivox.chat.streaming import spoken_chunks, text_chunks, tool_chunks
-from omnivox.chat.tools import parse_calls
+from omnivox.chat.streaming import spoken_chunks, text_chunks
 from omnivox.config import AudioSettings
 from omnivox.context import charge_tokens
 from omnivox.errors import ContextLengthExceeded, ModelFailure
 from omnivox.protocol.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
-from omnivox.runtimes.catalog import ModelCatalog
-from omnivox.runtimes.worker import JobStream
+from omnivox.runtimes.chat_model import Conversation, EventStream, GenerationSpec, Prompt
+from omnivox.runtimes.events import (
+    Event,
+    Finished,
+    TextDelta,
+    ToolCall,
+    ToolCallArguments,
+    ToolCallStart,
+    UsageReport,
+)
+from omnivox.serving.catalog import ModelCatalog
 from omnivox.telemetry import Telemetry
 
 
 @dataclass(frozen=True, slots=True)
 class PreparedChat:
     plan: ChatPlan
-    prompt: tuple[int, ...]
-    audio_tokens: int  # prompt tokens that stand for audio input (its transcript blocks)
+    spec: GenerationSpec
+    prompt: Prompt  # the model's own prompt (tokens for a local model, messages for an upstream one)
     received: float  # time.monotonic() when preparation began: time to first token counts from here
+
+
+def generation_spec(plan: ChatPlan) -> GenerationSpec:
+    limit = plan.max_tokens if plan.max_tokens is not None else plan.model.default_max_tokens
+    return GenerationSpec(
+        sampling=plan.sampling,
+        max_tokens=limit,
+        stop=plan.stop,
+        n=plan.n,
+        top_logprobs=plan.top_logprobs,
+        constraint=plan.constraint,
+        stream=plan.stream,
+    )
+
+
+class _Observed:
+    """A model's event stream, watched as the consumer reads it: the one place where time to first token
+    and the tokens used (metrics, and the client's rate limit) are recorded."""
+
+    def __init__(self, events: EventStream, observe: Callable[[Event], None]) -> None:
+        self._events = events
+        self._observe = observe
+
+    async def __aiter__(self) -> AsyncIterator[Event]:
+        async for event in self._events:
+            self._observe(event)
+            yield event
+
+    def cancel(self) -> None:
+        self._events.cancel()
 
 
 class ChatService:
@@ -54,24 +87,24 @@ class ChatService:
         self._max_choices = max_choices
         self._telemetry = telemetry or Telemetry()
         self._hearing = Hearing(catalog.hearing, audio or AudioSettings(), self._telemetry)
-        self._prompts = {m.id: PromptBuilder(m.runtime) for m in catalog.models}
 
     async def prepare(self, request: ChatCompletionRequest) -> PreparedChat:
         received = time.monotonic()
         plan = build_plan(request, self._catalog, max_choices=self._max_choices)
         recalled = await self._speaker.recall(audio_refs(plan.messages))
-        heard = await self._hearing.hear(audio_parts(plan.messages))
-        messages = render(plan.messages, [h.block for h in heard], recalled)
-        runtime = plan.model.runtime
-        instructions = plan.tools.instructions if plan.tools else None
-        prompt = await anyio.to_thread.run_sync(self._prompts[plan.model.id].tokens, messages, instructions)
-        self._check_context(plan, len(prompt))
-        audio_tokens = sum(len(runtime.tokenize(h.block)) for h in heard)
-        return PreparedChat(plan, tuple(prompt), min(audio_tokens, len(prompt)), received)
+        heard = [h.block for h in await self._hearing.hear(audio_parts(plan.messages))]
+        spec = generation_spec(plan)
+        conversation = Conversation(render(plan.messages, heard, recalled), heard)
+        prompt = await plan.model.model.prompt(conversation, spec)
+        if prompt.tokens is not None:
+            self._check_context(plan, prompt.tokens)
+        return PreparedChat(plan, spec, prompt, received)
 
     @staticmethod
     def _check_context(plan: ChatPlan, prompt_tokens: int) -> None:
-        window = plan.model.runtime.info.context_window
+        window = plan.model.model.info.context_window
+        if window is None:
+            return
         if prompt_tokens >= window:
             raise ContextLengthExceeded(
                 f"This model's maximum context length is {window} tokens. However, your messages resulted "
@@ -87,24 +120,10 @@ class ChatService:
                 param=plan.max_tokens_param,
             )
 
-    def _start(self, prepared: PreparedChat) -> JobStream[Event]:
-        """Admit (503 at once when the model's queue is full) and submit the generation."""
-        plan = prepared.plan
-        ticket = plan.model.worker.admit()
-        limit = plan.max_tokens if plan.max_tokens is not None else plan.model.default_max_tokens
-        job = GenerationJob(
-            prepared.prompt,
-            plan.sampling,
-            limit,
-            plan.stop,
-            plan.n,
-            plan.top_logprobs,
-            prepared.audio_tokens,
-            plan.grammar,
-        )
-        events = plan.model.worker.submit(functools.partial(generate, plan.model.runtime, job), ticket)
-        events.watch(self._observer(prepared))
-        return events
+    def _start(self, prepared: PreparedChat) -> EventStream:
+        """Admit (503 at once when the model's queue is full) and start the generation."""
+        events = prepared.plan.model.model.generate(prepared.prompt, prepared.spec)
+        return _Observed(events, self._observer(prepared))
 
     def _observer(self, prepared: PreparedChat) -> Callable[[Event], None]:
         """Records time to first token and the tokens used (metrics, and the client's rate limit)."""
@@ -113,7 +132,7 @@ class ChatService:
 
         def observe(event: Event) -> None:
             nonlocal waiting
-            if waiting and isinstance(event, TextDelta):
+            if waiting and isinstance(event, TextDelta | ToolCallStart):
                 waiting = False
                 self._telemetry.first_token.labels(model).observe(time.monotonic() - prepared.received)
             elif isinstance(event, UsageReport):
@@ -125,7 +144,7 @@ class ChatService:
         return observe
 
     def _builder(self, plan: ChatPlan) -> ResponseBuilder:
-        fingerprint = plan.model.runtime.info.fingerprint
+        fingerprint = plan.model.model.info.fingerprint
         return ResponseBuilder(plan.model_name, fingerprint, include_usage=plan.include_usage)
 
     async def complete(self, prepared: PreparedChat) -> ChatCompletion:
@@ -134,23 +153,16 @@ class ChatService:
         with_logprobs = plan.top_logprobs is not None
         choices = [ChoiceResult(logprobs=[] if with_logprobs else None) for _ in range(plan.n)]
         usage: UsageReport | None = None
-        async for event in events:
-            if isinstance(event, TextDelta):
-                choice = choices[event.index]
-                choice.text += event.text
-                if choice.logprobs is not None and event.logprobs is not None:
-                    choice.logprobs.extend(event.logprobs)
-            elif isinstance(event, Finished):
-                choices[event.index].finish_reason = event.reason
-            else:
-                usage = event
+        try:
+            async for event in events:
+                if isinstance(event, UsageReport):
+                    usage = event
+                else:
+                    _accumulate(choices[event.index], event)
+        finally:
+            events.cancel()
         if usage is None:
             raise ModelFailure("The generation ended without a result.")
-        if plan.tools is not None:
-            for choice in choices:
-                choice.tool_calls = parse_calls(choice.text)
-                if choice.tool_calls:
-                    choice.finish_reason = "tool_calls"
         if plan.speech is not None and not choices[0].tool_calls:  # a turn that calls tools is not spoken
             choices[0].audio = await self._speaker.speak(plan.speech, choices[0].text, prepared.received)
         return self._builder(plan).completion(choices, usage)
@@ -164,11 +176,25 @@ class ChatService:
             chunks = spoken_chunks(
                 prepared.plan.speech, events, builder, self._speaker, received=prepared.received
             )
-        elif prepared.plan.tools is not None:
-            chunks = tool_chunks(prepared.plan, events, builder)
         else:
             chunks = text_chunks(prepared.plan, events, builder)
         # A stream that is dropped unread (its client left before the first chunk) never runs its
         # `finally`: cancel the generation when the stream object goes away.
         weakref.finalize(chunks, events.cancel)
         return chunks
+
+
+def _accumulate(
+    choice: ChoiceResult, event: TextDelta | ToolCallStart | ToolCallArguments | Finished
+) -> None:
+    if isinstance(event, TextDelta):
+        choice.text += event.text
+        if choice.logprobs is not None and event.logprobs is not None:
+            choice.logprobs.extend(event.logprobs)
+    elif isinstance(event, ToolCallStart):
+        choice.tool_calls.append(ToolCall(event.id, event.name, ""))
+    elif isinstance(event, ToolCallArguments):
+        call = choice.tool_calls[event.call]
+        choice.tool_calls[event.call] = dataclasses.replace(call, arguments=call.arguments + event.fragment)
+    else:
+        choice.finish_reason = event.reason

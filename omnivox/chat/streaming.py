@@ -6,71 +6,40 @@ import base64
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from omnivox.chat.events import Event, Finished, TextDelta, UsageReport
 from omnivox.chat.plan import ChatPlan, SpeechPlan
 from omnivox.chat.respond import ResponseBuilder
 from omnivox.chat.speaking import Speaker, SpokenAnswer, SpokenAudio, SpokenText
-from omnivox.chat.tools import CallStart, CallStreamer, StreamItem, TextOut
 from omnivox.protocol.chat import ChatCompletionChunk, FinishReason
-from omnivox.runtimes.worker import JobStream
+from omnivox.runtimes.chat_model import EventStream
+from omnivox.runtimes.events import Finished, TextDelta, ToolCallArguments, ToolCallStart, UsageReport
 from omnivox.synthesis.service import audio_tokens
 
 
 async def text_chunks(
-    plan: ChatPlan, events: JobStream[Event], builder: ResponseBuilder
+    plan: ChatPlan, events: EventStream, builder: ResponseBuilder
 ) -> AsyncIterator[ChatCompletionChunk]:
+    """Text as text deltas; calls as delta.tool_calls (id, type and name first, then argument fragments
+    as they are generated); each choice's finish reason as its model reported it."""
     started: set[int] = set()
     try:
         async for event in events:
-            if isinstance(event, TextDelta | Finished) and event.index not in started:
+            if isinstance(event, UsageReport):
+                if plan.include_usage:
+                    yield builder.usage_chunk(event)
+                continue
+            if event.index not in started:
                 started.add(event.index)
                 yield builder.role_chunk(event.index)
             if isinstance(event, TextDelta):
                 yield builder.text_chunk(event.index, event.text, event.logprobs)
-            elif isinstance(event, Finished):
+            elif isinstance(event, ToolCallStart):
+                yield builder.tool_call_chunk(event.index, event.call, start=(event.id, event.name))
+            elif isinstance(event, ToolCallArguments):
+                yield builder.tool_call_chunk(event.index, event.call, arguments=event.fragment)
+            else:
                 yield builder.finish_chunk(event.index, event.reason)
-            elif plan.include_usage:
-                yield builder.usage_chunk(event)
     finally:
         events.cancel()
-
-
-async def tool_chunks(
-    plan: ChatPlan, events: JobStream[Event], builder: ResponseBuilder
-) -> AsyncIterator[ChatCompletionChunk]:
-    """Text as text deltas; calls as delta.tool_calls: id, type and name first, then argument fragments
-    as they are generated; the choice finishes with `tool_calls` when it called."""
-    streamers: dict[int, CallStreamer] = {}
-    called: set[int] = set()
-    try:
-        async for event in events:
-            if isinstance(event, TextDelta | Finished) and event.index not in streamers:
-                streamers[event.index] = CallStreamer()
-                yield builder.role_chunk(event.index)
-            if isinstance(event, TextDelta):
-                for item in streamers[event.index].feed(event.text):
-                    yield _tool_item(builder, event.index, item, called)
-            elif isinstance(event, Finished):
-                for item in streamers[event.index].finish():
-                    yield _tool_item(builder, event.index, item, called)
-                yield builder.finish_chunk(
-                    event.index, "tool_calls" if event.index in called else event.reason
-                )
-            elif plan.include_usage:
-                yield builder.usage_chunk(event)
-    finally:
-        events.cancel()
-
-
-def _tool_item(
-    builder: ResponseBuilder, index: int, item: StreamItem, called: set[int]
-) -> ChatCompletionChunk:
-    if isinstance(item, TextOut):
-        return builder.text_chunk(index, item.text)
-    if isinstance(item, CallStart):
-        called.add(index)
-        return builder.tool_call_chunk(index, item.index, start=(item.id, item.name))
-    return builder.tool_call_chunk(index, item.index, arguments=item.fragment)
 
 
 @dataclass
@@ -81,14 +50,14 @@ class _Outcome:
     usage: UsageReport | None = None
 
 
-async def _texts(events: JobStream[Event], outcome: _Outcome) -> AsyncIterator[str]:
+async def _texts(events: EventStream, outcome: _Outcome) -> AsyncIterator[str]:
     try:
         async for event in events:
             if isinstance(event, TextDelta):
                 yield event.text
             elif isinstance(event, Finished):
                 outcome.reason = event.reason
-            else:
+            elif isinstance(event, UsageReport):
                 outcome.usage = event
     finally:
         events.cancel()
@@ -96,7 +65,7 @@ async def _texts(events: JobStream[Event], outcome: _Outcome) -> AsyncIterator[s
 
 async def spoken_chunks(
     speech: SpeechPlan,
-    events: JobStream[Event],
+    events: EventStream,
     builder: ResponseBuilder,
     speaker: Speaker,
     *,

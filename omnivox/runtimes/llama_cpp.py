@@ -23,7 +23,7 @@ import numpy as np
 
 from omnivox import __version__
 from omnivox.errors import ModelFailure, ModelLoadError
-from omnivox.runtimes.base import Evaluation, EvaluationCancelled, Logits, ModelInfo, default_threads
+from omnivox.runtimes.base import Evaluation, EvaluationCancelled, ModelInfo, default_threads
 from omnivox.runtimes.llama_grammar import LlamaGrammarConstraint
 from omnivox.runtimes.llama_library import load_backends
 from omnivox.runtimes.memory import (
@@ -45,6 +45,7 @@ from omnivox.runtimes.prompt_cache import (
     row_class,
     single_row_exact,
 )
+from omnivox.tokens import Logits
 
 log = logging.getLogger("omnivox.llama_cpp")
 

@@ -17,9 +17,9 @@ from omnivox.audio.pcm import Audio
 from omnivox.config import OPENAI_TTS_ALIASES
 from omnivox.errors import InvalidRequest, ModelNotFound
 from omnivox.protocol.speech import SpeechAudioDelta, SpeechAudioDone, SpeechRequest, SpeechUsage
-from omnivox.runtimes.catalog import ModelCatalog, ServedVoice
 from omnivox.runtimes.synthesis import SpeechSynthesizer
 from omnivox.runtimes.worker import JobStream
+from omnivox.serving.catalog import ModelCatalog, ServedVoice
 from omnivox.synthesis.segmenter import Segmenter, spoken
 from omnivox.telemetry import Telemetry
 

@@ -22,7 +22,7 @@ import pytest
 from omnivox.api.app import create_app
 from omnivox.config import EMBEDDED_CHAT_MODEL, LanguageModelSettings, load_settings
 from omnivox.errors import ModelLoadError
-from omnivox.runtimes.registry import load_language_model, resolve_source
+from omnivox.serving.registry import load_llama_cpp, resolve_source
 from tests.support.server import live_server
 
 pytestmark = pytest.mark.model
@@ -164,7 +164,7 @@ def test_kv_estimate_logged_and_window_that_does_not_fit_refused(caplog: pytest.
     assert "only 512 MiB is available" in message
     # through the settings: a prompt cache no machine has makes the load fail, before any allocation
     with pytest.raises(ModelLoadError, match="prompt_cache_mib reserves"):
-        load_language_model(LanguageModelSettings(context_window=1024, prompt_cache_mib=1 << 30))
+        load_llama_cpp(LanguageModelSettings(context_window=1024, prompt_cache_mib=1 << 30))
 
 
 def test_rope_options_reach_llama_cpp_and_overflow_is_warned(caplog: pytest.LogCaptureFixture) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from omnivox.api.app import create_app
 from omnivox.config import EMBEDDED_CHAT_MODEL, load_settings
-from omnivox.runtimes.registry import resolve_source
+from omnivox.serving.registry import resolve_source
 from tests.support.openapi import validate
 from tests.support.server import live_server
 from tests.support.sse import read_events

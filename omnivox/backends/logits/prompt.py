@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from omnivox.chat.tools import render_calls
+from omnivox.backends.logits.tool_format import render_calls
 from omnivox.errors import InvalidRequest, ModelLoadError
 from omnivox.runtimes.base import LanguageModel
 
