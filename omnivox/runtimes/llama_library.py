@@ -39,6 +39,9 @@ class LlamaBuild:
         return f"llama.cpp {C.__version__}, CPU kernels {self.loaded} (of {len(self.variants)} built)"
 
 
+_GGML = re.compile(r"/\S*/libggml\.so(\.\d+)*$", re.MULTILINE)
+
+
 def library_dir() -> Path:
     """Where llama-cpp-python loads libllama from (its LLAMA_CPP_LIB_PATH override, or its package)."""
     override = os.environ.get("LLAMA_CPP_LIB_PATH")
@@ -59,6 +62,16 @@ def _loaded_variant() -> str | None:
     return found.group(1) if found else None
 
 
+def _mapped_ggml() -> Path | None:
+    """The libggml file this process mapped for libllama (Linux: from /proc/self/maps)."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return None
+    found = _GGML.search(maps)
+    return Path(found.group(0)) if found else None
+
+
 @functools.cache
 def load_backends() -> LlamaBuild:
     """Load ggml's backends once: the best CPU module of a portable build. Idempotent."""
@@ -72,7 +85,10 @@ def load_backends() -> LlamaBuild:
             folder,
         )
         return LlamaBuild(folder, portable=False, variants=(), loaded=None)
-    ggml = ctypes.CDLL(str(folder / "libggml.so"))  # already loaded by libllama: the same handle
+    # The copy of libggml that libllama loaded (by its soname, libggml.so.0): a wheel cannot hold symlinks,
+    # so libggml.so beside it is a second copy with a backend registry of its own, which libllama never
+    # reads ("no backends are loaded").
+    ggml = ctypes.CDLL(str(_mapped_ggml() or folder / "libggml.so"))
     ggml.ggml_backend_load_all_from_path.argtypes = [ctypes.c_char_p]
     ggml.ggml_backend_load_all_from_path.restype = None
     ggml.ggml_backend_load_all_from_path(str(folder).encode())
