@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import functools
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,13 +12,16 @@ import pytest
 
 from omnivox.api.app import create_app
 from omnivox.backends.logits.model import LogitsChatModel
+from omnivox.backends.upstream import UpstreamChatModel
 from omnivox.config import (
     DEFAULT_VOICE_MAP,
     OPENAI_CHAT_ALIASES,
     OPENAI_SPEECH_ALIASES,
     LanguageModelSettings,
     Settings,
+    UpstreamModelSettings,
 )
+from omnivox.runtimes.chat_model import ChatModel
 from omnivox.runtimes.speech import SpeechRecognizer
 from omnivox.runtimes.synthesis import SpeechSynthesizer
 from omnivox.runtimes.worker import ModelWorker
@@ -29,6 +34,22 @@ SPEECH_ID = "whisper-test"
 LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
 
 
+#: Whether `serve_fake` puts the fake behind a second omnivox, reached as an upstream text stage
+#: (`backend = "openai"`); modules run their tests both ways with the `through_upstream` fixture.
+_UPSTREAM: contextvars.ContextVar[bool] = contextvars.ContextVar("upstream", default=False)
+
+
+@pytest.fixture(params=["local", "upstream"])
+def through_upstream(request: pytest.FixtureRequest) -> Iterator[bool]:
+    """Use as `pytestmark = pytest.mark.usefixtures("through_upstream")`: each test of the module runs
+    with the fake served directly, and again behind an omnivox whose text stage is upstream."""
+    token = _UPSTREAM.set(request.param == "upstream")
+    try:
+        yield _UPSTREAM.get()
+    finally:
+        _UPSTREAM.reset(token)
+
+
 @contextlib.contextmanager
 def serve_fake(
     model: FakeLanguageModel | None = None,
@@ -36,12 +57,44 @@ def serve_fake(
     speech: Sequence[SpeechRecognizer] = (),
     voices: Mapping[str, SpeechSynthesizer] | None = None,
     max_pending: int = 8,
+    upstream: bool | None = None,
     **settings: Any,
 ) -> Iterator[tuple[str, FakeLanguageModel]]:
     """A live server on loopback whose language model is a fake, with the given speech recognisers (the
     first under the OpenAI aliases) and voices (mapped from OpenAI's names as configured by default);
-    spoken answers are stored in a temporary SQLite file. Yields (base_url, fake)."""
+    spoken answers are stored in a temporary SQLite file. Yields (base_url, fake).
+
+    `upstream` (default: the `through_upstream` fixture's choice): the fake is served by a second omnivox,
+    and this one reaches it as an OpenAI-compatible upstream, so its text stage is the upstream backend."""
     fake = model or FakeLanguageModel()
+    if upstream if upstream is not None else _UPSTREAM.get():
+        with _serve(lambda worker: LogitsChatModel(fake, worker), max_pending=max_pending) as back:
+            entry = UpstreamModelSettings(
+                id=FAKE_ID, backend="openai", base_url=f"{back}/v1", upstream_model=FAKE_ID, read_timeout=60
+            )
+            chat = functools.partial(UpstreamChatModel, entry)
+            with _serve(chat, speech=speech, voices=voices, max_pending=max_pending, **settings) as url:
+                yield url, fake
+        return
+    with _serve(
+        lambda worker: LogitsChatModel(fake, worker),
+        speech=speech,
+        voices=voices,
+        max_pending=max_pending,
+        **settings,
+    ) as url:
+        yield url, fake
+
+
+@contextlib.contextmanager
+def _serve(
+    chat: Callable[[ModelWorker], ChatModel],
+    *,
+    speech: Sequence[SpeechRecognizer] = (),
+    voices: Mapping[str, SpeechSynthesizer] | None = None,
+    max_pending: int = 8,
+    **settings: Any,
+) -> Iterator[str]:
     voices = voices or {}
     served_voices = [
         ServedVoice(name, v, ModelWorker(f"voice-{name}", max_pending)) for name, v in voices.items()
@@ -55,9 +108,7 @@ def serve_fake(
         )
         for i, runtime in enumerate(speech)
     ]
-    served = ServedModel(
-        FAKE_ID, LogitsChatModel(fake, ModelWorker(FAKE_ID, max_pending)), aliases=OPENAI_CHAT_ALIASES
-    )
+    served = ServedModel(FAKE_ID, chat(ModelWorker(FAKE_ID, max_pending)), aliases=OPENAI_CHAT_ALIASES)
     voice_map = {k: v for k, v in DEFAULT_VOICE_MAP.items() if v in voices}
     catalog = ModelCatalog([served], recognizers, served_voices, voice_map)
     with tempfile.TemporaryDirectory(prefix="omnivox-test-") as folder:
@@ -72,7 +123,7 @@ def serve_fake(
         app = create_app(Settings(models=[LanguageModelSettings(id=FAKE_ID)], **settings), catalog=catalog)
         try:
             with live_server(app) as url:
-                yield url, fake
+                yield url
         finally:  # the runtimes are shared between tests: stop only the workers made here
             for worker in [
                 served.worker,

@@ -216,6 +216,11 @@ _CAPABILITIES: tuple[tuple[str, _Check, _Capable], ...] = (
         lambda c: c.json_schema,
     ),
     ("tools", lambda r: bool(r.tools) and r.tool_choice != "none", lambda c: c.tools),
+    (
+        "tool_choice",
+        lambda r: bool(r.tools) and r.tool_choice not in (None, "auto", "none"),
+        lambda c: c.tool_choice,
+    ),
 )
 
 _DEPRECATED = "is deprecated and not supported: use `tools` and `tool_choice`"

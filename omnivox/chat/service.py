@@ -68,6 +68,9 @@ class _Observed:
             self._observe(event)
             yield event
 
+    async def ready(self) -> None:
+        await self._events.ready()
+
     def cancel(self) -> None:
         self._events.cancel()
 
@@ -167,9 +170,15 @@ class ChatService:
             choices[0].audio = await self._speaker.speak(plan.speech, choices[0].text, prepared.received)
         return self._builder(plan).completion(choices, usage)
 
-    def stream(self, prepared: PreparedChat) -> AsyncIterator[ChatCompletionChunk]:
-        """Admits and submits now (errors raise here, before streaming); chunks come as generated."""
+    async def stream(self, prepared: PreparedChat) -> AsyncIterator[ChatCompletionChunk]:
+        """Admits and starts now; returns once the model has started (an upstream's answer headers), so
+        errors raise here, before streaming. Chunks come as generated."""
         events = self._start(prepared)
+        try:
+            await events.ready()
+        except BaseException:
+            events.cancel()
+            raise
         builder = self._builder(prepared.plan)
         chunks: AsyncIterator[ChatCompletionChunk]
         if prepared.plan.speech is not None:

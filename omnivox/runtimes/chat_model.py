@@ -39,6 +39,7 @@ class Capabilities:
     n: bool = True  # more than one choice per request
     json_schema: bool = True  # response_format json_schema / json_object
     tools: bool = True
+    tool_choice: bool = True  # `required` or a named function (`auto` is what a model does anyway)
     hears_audio: bool = False
     speaks_audio: bool = False
 
@@ -119,6 +120,11 @@ class EventStream(Protocol):
     """A started generation. Iterate it once; `cancel` (idempotent, on the event loop) stops the work."""
 
     def __aiter__(self) -> AsyncIterator[Event]: ...
+
+    async def ready(self) -> None:
+        """Return once nothing but generation can fail any more (an upstream answered with its status);
+        raise what stopped the start. A streamed answer waits for it before its status line is sent."""
+        ...
 
     def cancel(self) -> None: ...
 

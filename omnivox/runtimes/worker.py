@@ -93,6 +93,9 @@ class JobStream(Generic[T]):
         finally:
             self.cancelled.set()
 
+    async def ready(self) -> None:
+        """A local job has nothing to wait for: it fails, if at all, in its items."""
+
     def cancel(self) -> None:
         self.cancelled.set()
 

@@ -111,9 +111,18 @@ def _llama_cpp_chat(
     return LogitsChatModel(load_llama_cpp(settings), worker)
 
 
+def _upstream_chat(settings: LanguageModelSettings | UpstreamModelSettings, worker: ModelWorker) -> ChatModel:
+    from omnivox.backends.upstream import UpstreamChatModel  # here: imports httpx
+
+    if not isinstance(settings, UpstreamModelSettings):
+        raise ModelLoadError(f"{settings.id!r}: upstream settings expected")
+    return UpstreamChatModel(settings, worker)
+
+
 #: Chat-model backends by the `backend` of a `[[models]]` entry; each takes its own settings class.
 BACKENDS: Mapping[str, Callable[[LanguageModelSettings | UpstreamModelSettings, ModelWorker], ChatModel]] = {
     "llama.cpp": _llama_cpp_chat,
+    "openai": _upstream_chat,
 }
 
 

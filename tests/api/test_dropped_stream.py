@@ -29,7 +29,7 @@ def test_a_dropped_stream_cancels_its_generation() -> None:
 
     async def drop() -> int:
         prepared = await service.prepare(request)
-        service.stream(prepared)  # created and dropped, never iterated
+        await service.stream(prepared)  # created and dropped, never iterated
         gc.collect()
         await asyncio.sleep(0.5)
         first = fake.appends

@@ -32,7 +32,7 @@ _EXAMPLE = {
             "`data: [DONE]` (a failure after the first event is one error event before it).",
             "content": {"text/event-stream": event_stream(ChatCompletionChunk, done=True)},
         },
-        **errors(400, 404, 413, 500, 503),
+        **errors(400, 404, 413, 500, 502, 503, 504),
     },
 )
 async def create_chat_completion(request: Request) -> Response:
@@ -40,7 +40,7 @@ async def create_chat_completion(request: Request) -> Response:
     raw = await read_body(request, found.settings.max_request_bytes)
     prepared = await found.chat.prepare(parse_json(ChatCompletionRequest, raw))
     if prepared.plan.stream:
-        return sse_response(found.chat.stream(prepared))
+        return sse_response(await found.chat.stream(prepared))
     try:
         completion = await unless_disconnected(request, found.chat.complete(prepared))
     except ClientGone:
