@@ -68,15 +68,15 @@ def serve_fake(
     and this one reaches it as an OpenAI-compatible upstream, so its text stage is the upstream backend."""
     fake = model or FakeLanguageModel()
     if upstream if upstream is not None else _UPSTREAM.get():
-        with _serve(lambda worker: LogitsChatModel(fake, worker), max_pending=max_pending) as back:
+        with serve_chat(lambda worker: LogitsChatModel(fake, worker), max_pending=max_pending) as back:
             entry = UpstreamModelSettings(
                 id=FAKE_ID, backend="openai", base_url=f"{back}/v1", upstream_model=FAKE_ID, read_timeout=60
             )
             chat = functools.partial(UpstreamChatModel, entry)
-            with _serve(chat, speech=speech, voices=voices, max_pending=max_pending, **settings) as url:
+            with serve_chat(chat, speech=speech, voices=voices, max_pending=max_pending, **settings) as url:
                 yield url, fake
         return
-    with _serve(
+    with serve_chat(
         lambda worker: LogitsChatModel(fake, worker),
         speech=speech,
         voices=voices,
@@ -87,14 +87,17 @@ def serve_fake(
 
 
 @contextlib.contextmanager
-def _serve(
+def serve_chat(
     chat: Callable[[ModelWorker], ChatModel],
     *,
     speech: Sequence[SpeechRecognizer] = (),
     voices: Mapping[str, SpeechSynthesizer] | None = None,
     max_pending: int = 8,
+    model_id: str = FAKE_ID,
     **settings: Any,
 ) -> Iterator[str]:
+    """A live server on loopback whose one chat model (`model_id`, under OpenAI's aliases) is made by
+    `chat` from its worker; speech recognisers and voices as in `serve_fake`. Yields the base URL."""
     voices = voices or {}
     served_voices = [
         ServedVoice(name, v, ModelWorker(f"voice-{name}", max_pending)) for name, v in voices.items()
@@ -108,7 +111,7 @@ def _serve(
         )
         for i, runtime in enumerate(speech)
     ]
-    served = ServedModel(FAKE_ID, chat(ModelWorker(FAKE_ID, max_pending)), aliases=OPENAI_CHAT_ALIASES)
+    served = ServedModel(model_id, chat(ModelWorker(model_id, max_pending)), aliases=OPENAI_CHAT_ALIASES)
     voice_map = {k: v for k, v in DEFAULT_VOICE_MAP.items() if v in voices}
     catalog = ModelCatalog([served], recognizers, served_voices, voice_map)
     with tempfile.TemporaryDirectory(prefix="omnivox-test-") as folder:
@@ -120,7 +123,7 @@ def _serve(
                 "voices": [{"id": name, "source": name} for name in voices],
             },
         )
-        app = create_app(Settings(models=[LanguageModelSettings(id=FAKE_ID)], **settings), catalog=catalog)
+        app = create_app(Settings(models=[LanguageModelSettings(id=model_id)], **settings), catalog=catalog)
         try:
             with live_server(app) as url:
                 yield url

@@ -34,16 +34,23 @@ SPOKEN = "Hello there. The quick brown fox jumps over the lazy dog, and then it 
 ASK = [{"role": "user", "content": "Tell me about the fox."}]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["local", "upstream"])
 def served(
+    request: pytest.FixtureRequest,
     tiny_whisper: SpeechRecognizer,
     voices: dict[str, SpeechSynthesizer],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[str, FakeLanguageModel]]:
+    """The fake served directly, and behind an omnivox whose text stage is upstream: omnivox speaks the
+    upstream's text with its own voices."""
     store = tmp_path_factory.mktemp("store") / "audio.sqlite3"
     synthesis = {"store": str(store), "voices": [{"id": v, "source": v} for v in voices]}
     with serve_fake(
-        FakeLanguageModel(lambda _: ANSWER), speech=[tiny_whisper], voices=voices, synthesis=synthesis
+        FakeLanguageModel(lambda _: ANSWER),
+        speech=[tiny_whisper],
+        voices=voices,
+        synthesis=synthesis,
+        upstream=request.param == "upstream",
     ) as running:
         yield running
 
