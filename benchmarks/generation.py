@@ -26,9 +26,9 @@ import httpx
 import numpy as np
 
 from benchmarks.server import server_process
+from omnivox.backends.llama_cpp.model import LlamaCppModel
 from omnivox.backends.logits.prompt import PromptBuilder
 from omnivox.config import EMBEDDED_CHAT_MODEL
-from omnivox.runtimes.llama_cpp import LlamaCppModel
 from omnivox.serving.registry import resolve_source
 
 MESSAGES = [{"role": "user", "content": "Write a long story about a lighthouse keeper and a storm."}]

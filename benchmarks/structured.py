@@ -16,12 +16,12 @@ import statistics
 import threading
 import time
 
+from omnivox.backends.llama_cpp.model import LlamaCppModel
 from omnivox.backends.logits.generate import GenerationJob, generate
 from omnivox.backends.logits.prompt import PromptBuilder
 from omnivox.backends.logits.structured import _grammar, schema_grammar
 from omnivox.config import EMBEDDED_CHAT_MODEL
 from omnivox.runtimes.events import UsageReport
-from omnivox.runtimes.llama_cpp import LlamaCppModel
 from omnivox.sampling.sampler import SamplingParams
 from omnivox.serving.registry import resolve_source
 

@@ -145,7 +145,7 @@ def fake_server() -> Iterator[tuple[str, FakeLanguageModel]]:
 @pytest.fixture(scope="session")
 def tiny_whisper() -> Iterator[SpeechRecognizer]:
     """The embedded Whisper tiny.en, loaded once for the whole session."""
-    from omnivox.runtimes.whisper import WhisperRecognizer
+    from omnivox.backends.whisper import WhisperRecognizer
     from omnivox.serving.registry import resolve_speech_source
 
     recognizer = WhisperRecognizer(resolve_speech_source("embedded:whisper-tiny.en", Path("/nonexistent")))

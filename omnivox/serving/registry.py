@@ -18,8 +18,8 @@ from omnivox.config import (
     VoiceSettings,
 )
 from omnivox.errors import ModelLoadError
-from omnivox.runtimes.base import LanguageModel
 from omnivox.runtimes.chat_model import ChatModel
+from omnivox.runtimes.language_model import LanguageModel
 from omnivox.runtimes.speech import SpeechRecognizer
 from omnivox.runtimes.synthesis import SpeechSynthesizer
 from omnivox.runtimes.worker import ModelWorker
@@ -81,7 +81,7 @@ def _template_text(value: str | None) -> str | None:
 
 def load_llama_cpp(settings: LanguageModelSettings) -> LanguageModel:
     """The llama.cpp runtime of a model entry (logits only; `load_chat_model` serves it)."""
-    from omnivox.runtimes.llama_cpp import LlamaCppModel, RopeOptions  # here: loads the native library
+    from omnivox.backends.llama_cpp.model import LlamaCppModel, RopeOptions  # here: loads the native library
 
     return LlamaCppModel(
         resolve_source(settings.source),
@@ -189,7 +189,7 @@ def resolve_speech_source(source: str, cache: Path) -> Path:
 
 
 def _load_whisper(settings: SpeechModelSettings, cache: Path) -> SpeechRecognizer:
-    from omnivox.runtimes.whisper import WhisperRecognizer  # imported here: loads CTranslate2
+    from omnivox.backends.whisper import WhisperRecognizer  # imported here: loads CTranslate2
 
     return WhisperRecognizer(
         resolve_speech_source(settings.source, cache),
@@ -221,7 +221,7 @@ EMBEDDED_VOICES: Mapping[str, Callable[[], Path]] = {"en_US-joe-medium": _joe}
 
 
 def _load_piper(settings: VoiceSettings) -> SpeechSynthesizer:
-    from omnivox.runtimes.piper_tts import PiperSynthesizer  # imported here: loads onnxruntime
+    from omnivox.backends.piper import PiperSynthesizer  # imported here: loads onnxruntime
 
     if settings.source.startswith(EMBEDDED_PREFIX):
         name = settings.source.removeprefix(EMBEDDED_PREFIX)
@@ -230,7 +230,7 @@ def _load_piper(settings: VoiceSettings) -> SpeechSynthesizer:
 
 
 def _load_flite(settings: VoiceSettings) -> SpeechSynthesizer:
-    from omnivox.runtimes.flite_tts import FliteSynthesizer
+    from omnivox.backends.flite import FliteSynthesizer
 
     return FliteSynthesizer(settings.source)
 

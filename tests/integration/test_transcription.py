@@ -13,8 +13,8 @@ import openai
 import pytest
 
 from omnivox.audio.decode import AudioLimits, decode
+from omnivox.backends.whisper import WhisperRecognizer
 from omnivox.runtimes.speech import SpeechRecognizer
-from omnivox.runtimes.whisper import WhisperRecognizer
 from omnivox.serving.registry import resolve_speech_source
 from tests.conftest import serve_fake
 from tests.support.audio import encode

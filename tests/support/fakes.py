@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from omnivox.runtimes.base import Evaluation, ModelInfo
+from omnivox.runtimes.language_model import Evaluation, ModelInfo
 from omnivox.tokens import Logits, TokenConstraint
 
 EOS, IM_START, IM_END = 256, 257, 258

@@ -18,7 +18,7 @@ import httpx
 
 #: llama.cpp's server imports llama_cpp, whose CPU kernels are modules loaded at run time: load them first.
 _LLAMA_SERVER = (
-    "from omnivox.runtimes.llama_library import load_backends; load_backends(); "
+    "from omnivox.backends.llama_cpp.library import load_backends; load_backends(); "
     "import runpy, sys; sys.argv = ['llama_cpp.server', *sys.argv[1:]]; "
     "runpy.run_module('llama_cpp.server', run_name='__main__')"
 )

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from omnivox.protocol.chat import FinishReason
-from omnivox.runtimes.base import EvaluationCancelled, LanguageModel
 from omnivox.runtimes.events import Alternative, Event, Finished, TextDelta, TokenLogprob, UsageReport
+from omnivox.runtimes.language_model import EvaluationCancelled, LanguageModel
 from omnivox.sampling.sampler import Sampler, SamplingParams, log_sum_exp, top_indices
 from omnivox.sampling.text import StopFilter, Utf8Assembler
 from omnivox.tokens import Logits, TokenConstraint

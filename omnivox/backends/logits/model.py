@@ -17,7 +17,6 @@ from omnivox.backends.logits.generate import GenerationJob, generate
 from omnivox.backends.logits.prompt import PromptBuilder
 from omnivox.backends.logits.structured import constraint_grammar
 from omnivox.backends.logits.tool_format import calls_from_text, calls_grammar, instructions
-from omnivox.runtimes.base import LanguageModel
 from omnivox.runtimes.chat_model import (
     Capabilities,
     Conversation,
@@ -28,6 +27,7 @@ from omnivox.runtimes.chat_model import (
     ServingInfo,
 )
 from omnivox.runtimes.events import Event
+from omnivox.runtimes.language_model import LanguageModel
 from omnivox.runtimes.worker import ModelWorker
 
 

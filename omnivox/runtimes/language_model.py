@@ -9,18 +9,12 @@ A runtime owns one evaluation state (a KV cache) and is not thread-safe: exactly
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from omnivox.tokens import Logits, TokenConstraint
-
-
-def default_threads() -> int:
-    """CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @dataclass(frozen=True, slots=True)
