@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import secrets
+import ssl
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
@@ -71,6 +72,9 @@ class UpstreamChatModel:
             raise ModelLoadError(f"{settings.id!r}: {exc}") from None
         self._headers = {"authorization": f"Bearer {key}"} if key else {}
         self._timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
+        # Made once: building it loads the CA certificates, 23 ms measured, which per request was most
+        # of the upstream hop's added time to first token (docs/benchmarks.md).
+        self._tls = ssl.create_default_context()
         off = set(settings.unsupported)
         identity = f"{settings.base_url} {settings.upstream_model}".encode()
         self._info = ServingInfo(
@@ -158,7 +162,7 @@ class UpstreamChatModel:
         where = self._settings.base_url
         try:
             async with (
-                httpx.AsyncClient(timeout=self._timeout, headers=self._headers) as client,
+                httpx.AsyncClient(timeout=self._timeout, headers=self._headers, verify=self._tls) as client,
                 client.stream("POST", self._url, json=body) as response,
             ):
                 if response.status_code >= 400:
