@@ -58,6 +58,7 @@ def serve_fake(
     voices: Mapping[str, SpeechSynthesizer] | None = None,
     max_pending: int = 8,
     upstream: bool | None = None,
+    voice_pending: int | None = None,
     **settings: Any,
 ) -> Iterator[tuple[str, FakeLanguageModel]]:
     """A live server on loopback whose language model is a fake, with the given speech recognisers (the
@@ -73,7 +74,14 @@ def serve_fake(
                 id=FAKE_ID, backend="openai", base_url=f"{back}/v1", upstream_model=FAKE_ID, read_timeout=60
             )
             chat = functools.partial(UpstreamChatModel, entry)
-            with serve_chat(chat, speech=speech, voices=voices, max_pending=max_pending, **settings) as url:
+            with serve_chat(
+                chat,
+                speech=speech,
+                voices=voices,
+                max_pending=max_pending,
+                voice_pending=voice_pending,
+                **settings,
+            ) as url:
                 yield url, fake
         return
     with serve_chat(
@@ -81,6 +89,7 @@ def serve_fake(
         speech=speech,
         voices=voices,
         max_pending=max_pending,
+        voice_pending=voice_pending,
         **settings,
     ) as url:
         yield url, fake
@@ -94,13 +103,15 @@ def serve_chat(
     voices: Mapping[str, SpeechSynthesizer] | None = None,
     max_pending: int = 8,
     model_id: str = FAKE_ID,
+    voice_pending: int | None = None,
     **settings: Any,
 ) -> Iterator[str]:
     """A live server on loopback whose one chat model (`model_id`, under OpenAI's aliases) is made by
     `chat` from its worker; speech recognisers and voices as in `serve_fake`. Yields the base URL."""
     voices = voices or {}
     served_voices = [
-        ServedVoice(name, v, ModelWorker(f"voice-{name}", max_pending)) for name, v in voices.items()
+        ServedVoice(name, v, ModelWorker(f"voice-{name}", voice_pending or max_pending))
+        for name, v in voices.items()
     ]
     recognizers = [
         ServedSpeechModel(

@@ -30,6 +30,7 @@ from omnivox.runtimes.events import (
     ToolCallStart,
     UsageReport,
 )
+from omnivox.runtimes.worker import Ticket
 from omnivox.serving.catalog import ModelCatalog
 from omnivox.telemetry import Telemetry
 
@@ -152,6 +153,15 @@ class ChatService:
 
     async def complete(self, prepared: PreparedChat) -> ChatCompletion:
         plan = prepared.plan
+        voice = self._speaker.reserve(plan.speech) if plan.speech is not None else None
+        try:
+            return await self._complete(prepared, voice)
+        finally:
+            if voice is not None:
+                voice.release()
+
+    async def _complete(self, prepared: PreparedChat, voice: Ticket | None) -> ChatCompletion:
+        plan = prepared.plan
         events = self._start(prepared)
         with_logprobs = plan.top_logprobs is not None
         choices = [ChoiceResult(logprobs=[] if with_logprobs else None) for _ in range(plan.n)]
@@ -166,30 +176,42 @@ class ChatService:
             events.cancel()
         if usage is None:
             raise ModelFailure("The generation ended without a result.")
-        if plan.speech is not None and not choices[0].tool_calls:  # a turn that calls tools is not spoken
-            choices[0].audio = await self._speaker.speak(plan.speech, choices[0].text, prepared.received)
+        if plan.speech is not None and voice is not None and not choices[0].tool_calls:  # calls: not spoken
+            choices[0].audio = await self._speaker.speak(
+                plan.speech, choices[0].text, prepared.received, voice
+            )
         return self._builder(plan).completion(choices, usage)
 
     async def stream(self, prepared: PreparedChat) -> AsyncIterator[ChatCompletionChunk]:
         """Admits and starts now; returns once the model has started (an upstream's answer headers), so
-        errors raise here, before streaming. Chunks come as generated."""
-        events = self._start(prepared)
+        errors raise here, before streaming. Chunks come as generated. A spoken answer reserves its place
+        in the voice's queue first: a full queue is a 503 here, not an error in the middle of the stream."""
+        speech = prepared.plan.speech
+        voice = self._speaker.reserve(speech) if speech is not None else None
+        try:
+            events = self._start(prepared)
+        except BaseException:
+            if voice is not None:
+                voice.release()
+            raise
         try:
             await events.ready()
         except BaseException:
             events.cancel()
+            if voice is not None:
+                voice.release()
             raise
         builder = self._builder(prepared.plan)
         chunks: AsyncIterator[ChatCompletionChunk]
-        if prepared.plan.speech is not None:
+        if speech is not None and voice is not None:
             chunks = spoken_chunks(
-                prepared.plan.speech, events, builder, self._speaker, received=prepared.received
+                speech, events, builder, self._speaker, received=prepared.received, reserved=voice
             )
         else:
             chunks = text_chunks(prepared.plan, events, builder)
         # A stream that is dropped unread (its client left before the first chunk) never runs its
-        # `finally`: cancel the generation when the stream object goes away.
-        weakref.finalize(chunks, events.cancel)
+        # `finally`: cancel the generation and free the voice when the stream object goes away.
+        weakref.finalize(chunks, _dropped, events, voice)
         return chunks
 
 
@@ -207,3 +229,9 @@ def _accumulate(
         choice.tool_calls[event.call] = dataclasses.replace(call, arguments=call.arguments + event.fragment)
     else:
         choice.finish_reason = event.reason
+
+
+def _dropped(events: EventStream, voice: Ticket | None) -> None:
+    events.cancel()
+    if voice is not None:
+        voice.release()

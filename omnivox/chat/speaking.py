@@ -25,6 +25,7 @@ from omnivox.chat.messages import AudioRef
 from omnivox.chat.plan import SpeechPlan
 from omnivox.errors import InvalidRequest
 from omnivox.runtimes.synthesis import SpeechSynthesizer
+from omnivox.runtimes.worker import Ticket
 from omnivox.storage.audio_store import AudioStore, StoredAudio
 from omnivox.synthesis.segmenter import Segmenter, spoken
 from omnivox.synthesis.service import pieces_of, speak
@@ -38,6 +39,13 @@ class SpokenAnswer:
     data: bytes  # the whole answer in the requested format
     expires_at: int
     seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class SpokenStart:
+    """Streaming: the answer's audio id, before any audio."""
+
+    id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +104,15 @@ class Speaker:
             recalled[ref.id] = stored.transcript
         return recalled
 
-    async def speak(self, speech: SpeechPlan, text: str, received: float) -> SpokenAnswer:
+    @staticmethod
+    def reserve(speech: SpeechPlan) -> Ticket:
+        """A place in the voice's queue for one answer, taken before the response starts: a full queue is
+        a 503 then, not an error in the middle of a stream."""
+        return speech.voice.worker.admit()
+
+    async def speak(self, speech: SpeechPlan, text: str, received: float, reserved: Ticket) -> SpokenAnswer:
         """The whole answer, spoken, encoded and stored (`received`: when the request came, for
-        the time to first audio)."""
+        the time to first audio; `reserved`: its place in the voice's queue, released when done)."""
         pieces = pieces_of(text)
         voice = speech.voice
 
@@ -106,7 +120,7 @@ class Speaker:
             audio = _joined(list(speak(voice.runtime, pieces, 1.0)))
             return encode(audio, speech.format), audio.duration
 
-        data, seconds = await voice.worker.run(synthesize, voice.worker.admit())
+        data, seconds = await voice.worker.run(synthesize, reserved)
         self._first_audio(received)
         self._telemetry.spoke(seconds)
         answer = SpokenAnswer(self.new_id(), " ".join(pieces), data, self.expires_at(), seconds)
@@ -118,28 +132,39 @@ class Speaker:
         await anyio.to_thread.run_sync(self._store.put, stored)
 
     async def stream(
-        self, speech: SpeechPlan, texts: AsyncIterator[str], received: float
-    ) -> AsyncIterator[SpokenText | SpokenAudio]:
-        """Speak `texts` as they arrive; the text side runs ahead in a task of its own."""
+        self, speech: SpeechPlan, texts: AsyncIterator[str], received: float, reserved: Ticket
+    ) -> AsyncIterator[SpokenStart | SpokenText | SpokenAudio | SpokenAnswer]:
+        """Speak `texts` as they arrive (the text side runs ahead in a task of its own): the audio id
+        first, then each piece's transcript and pcm16 audio, and last the whole answer, stored. The
+        Speaker owns the answer; `reserved` (its place in the voice's queue) is released at the end."""
         pieces: asyncio.Queue[str | None] = asyncio.Queue()
         cutting = asyncio.create_task(self._cut(texts, pieces))
         voice = speech.voice
-        first = first_audio = True
+        answer_id, expires_at = self.new_id(), self.expires_at()
+        transcript: list[str] = []
+        pcm: list[bytes] = []
+        seconds = 0.0
         try:
+            yield SpokenStart(answer_id)
             while (piece := await pieces.get()) is not None:
-                yield SpokenText(piece if first else " " + piece)
-                first = False
+                text = piece if not transcript else " " + piece
+                transcript.append(text)
+                yield SpokenText(text)
                 job = functools.partial(_speak_piece, voice.runtime, piece)
-                spoken = voice.worker.submit(job, voice.worker.admit())
-                async for audio in spoken:
-                    if first_audio:
+                async for audio in voice.worker.submit(job, Ticket.covered()):
+                    if not pcm:
                         self._first_audio(received)
-                        first_audio = False
                     self._telemetry.spoke(audio.duration)
-                    yield SpokenAudio(pcm16(audio), audio.duration)
+                    pcm.append(pcm16(audio))
+                    seconds += audio.duration
+                    yield SpokenAudio(pcm[-1], audio.duration)
             await cutting  # raises what the text side raised
+            answer = SpokenAnswer(answer_id, "".join(transcript), b"".join(pcm), expires_at, seconds)
+            await self.keep(answer, "pcm16")
+            yield answer
         finally:
             cutting.cancel()
+            reserved.release()
 
     @staticmethod
     async def _cut(texts: AsyncIterator[str], pieces: asyncio.Queue[str | None]) -> None:

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 from omnivox.chat.plan import ChatPlan, SpeechPlan
 from omnivox.chat.respond import ResponseBuilder
-from omnivox.chat.speaking import Speaker, SpokenAnswer, SpokenAudio, SpokenText
+from omnivox.chat.speaking import Speaker, SpokenAudio, SpokenStart, SpokenText
 from omnivox.protocol.chat import ChatCompletionChunk, FinishReason
 from omnivox.runtimes.chat_model import EventStream
 from omnivox.runtimes.events import Finished, TextDelta, ToolCallArguments, ToolCallStart, UsageReport
+from omnivox.runtimes.worker import Ticket
 from omnivox.synthesis.service import audio_tokens
 
 
@@ -70,25 +71,20 @@ async def spoken_chunks(
     speaker: Speaker,
     *,
     received: float,
+    reserved: Ticket,
 ) -> AsyncIterator[ChatCompletionChunk]:
     """The id first; then for each piece its transcript and its pcm16 audio as it is synthesised; then
-    `expires_at`, the finish reason and (if asked) the usage. The answer is stored at the end."""
+    `expires_at`, the finish reason and (if asked) the usage. The Speaker stores the answer."""
     outcome = _Outcome()
-    audio_id, expires_at = speaker.new_id(), speaker.expires_at()
-    transcript, pcm, seconds = [], [], 0.0
-    yield builder.audio_start_chunk(audio_id)
-    async for item in speaker.stream(speech, _texts(events, outcome), received):
-        if isinstance(item, SpokenText):
-            transcript.append(item.text)
+    async for item in speaker.stream(speech, _texts(events, outcome), received, reserved):
+        if isinstance(item, SpokenStart):
+            yield builder.audio_start_chunk(item.id)
+        elif isinstance(item, SpokenText):
             yield builder.audio_chunk(transcript=item.text)
         elif isinstance(item, SpokenAudio):
-            pcm.append(item.pcm)
-            seconds += item.seconds
             yield builder.audio_chunk(data=base64.b64encode(item.pcm).decode())
-    await speaker.keep(
-        SpokenAnswer(audio_id, "".join(transcript), b"".join(pcm), expires_at, seconds), "pcm16"
-    )
-    yield builder.audio_chunk(expires_at=expires_at)
-    yield builder.finish_chunk(0, outcome.reason)
-    if outcome.usage is not None and builder.include_usage:
-        yield builder.usage_chunk(outcome.usage, audio_tokens(seconds))
+        else:
+            yield builder.audio_chunk(expires_at=item.expires_at)
+            yield builder.finish_chunk(0, outcome.reason)
+            if outcome.usage is not None and builder.include_usage:
+                yield builder.usage_chunk(outcome.usage, audio_tokens(item.seconds))
