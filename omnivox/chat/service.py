@@ -5,7 +5,6 @@ layer sends a status line."""
 from __future__ import annotations
 
 import dataclasses
-import time
 import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -40,7 +39,6 @@ class PreparedChat:
     plan: ChatPlan
     spec: GenerationSpec
     prompt: Prompt  # the model's own prompt (tokens for a local model, messages for an upstream one)
-    received: float  # time.monotonic() when preparation began: time to first token counts from here
 
 
 def generation_spec(plan: ChatPlan) -> GenerationSpec:
@@ -93,7 +91,6 @@ class ChatService:
         self._hearing = Hearing(catalog.hearing, audio or AudioSettings(), self._telemetry)
 
     async def prepare(self, request: ChatCompletionRequest) -> PreparedChat:
-        received = time.monotonic()
         plan = build_plan(request, self._catalog, max_choices=self._max_choices)
         recalled = await self._speaker.recall(audio_refs(plan.messages))
         heard = [h.block for h in await self._hearing.hear(audio_parts(plan.messages))]
@@ -102,7 +99,7 @@ class ChatService:
         prompt = await plan.model.model.prompt(conversation, spec)
         if prompt.tokens is not None:
             self._check_context(plan, prompt.tokens)
-        return PreparedChat(plan, spec, prompt, received)
+        return PreparedChat(plan, spec, prompt)
 
     @staticmethod
     def _check_context(plan: ChatPlan, prompt_tokens: int) -> None:
@@ -127,18 +124,14 @@ class ChatService:
     def _start(self, prepared: PreparedChat) -> EventStream:
         """Admit (503 at once when the model's queue is full) and start the generation."""
         events = prepared.plan.model.model.generate(prepared.prompt, prepared.spec)
-        return _Observed(events, self._observer(prepared))
+        return _Observed(events, self._observer(prepared.plan.model.id))
 
-    def _observer(self, prepared: PreparedChat) -> Callable[[Event], None]:
+    def _observer(self, model: str) -> Callable[[Event], None]:
         """Records time to first token and the tokens used (metrics, and the client's rate limit)."""
-        model = prepared.plan.model.id
-        waiting = True
 
         def observe(event: Event) -> None:
-            nonlocal waiting
-            if waiting and isinstance(event, TextDelta | ToolCallStart):
-                waiting = False
-                self._telemetry.first_token.labels(model).observe(time.monotonic() - prepared.received)
+            if isinstance(event, TextDelta | ToolCallStart):
+                self._telemetry.first_token(model)
             elif isinstance(event, UsageReport):
                 self._telemetry.count_tokens(
                     model, event.prompt_tokens, event.completion_tokens, event.cached_tokens
@@ -177,9 +170,7 @@ class ChatService:
         if usage is None:
             raise ModelFailure("The generation ended without a result.")
         if plan.speech is not None and voice is not None and not choices[0].tool_calls:  # calls: not spoken
-            choices[0].audio = await self._speaker.speak(
-                plan.speech, choices[0].text, prepared.received, voice
-            )
+            choices[0].audio = await self._speaker.speak(plan.speech, choices[0].text, voice)
         return self._builder(plan).completion(choices, usage)
 
     async def stream(self, prepared: PreparedChat) -> AsyncIterator[ChatCompletionChunk]:
@@ -204,9 +195,7 @@ class ChatService:
         builder = self._builder(prepared.plan)
         chunks: AsyncIterator[ChatCompletionChunk]
         if speech is not None and voice is not None:
-            chunks = spoken_chunks(
-                speech, events, builder, self._speaker, received=prepared.received, reserved=voice
-            )
+            chunks = spoken_chunks(speech, events, builder, self._speaker, reserved=voice)
         else:
             chunks = text_chunks(prepared.plan, events, builder)
         # A stream that is dropped unread (its client left before the first chunk) never runs its

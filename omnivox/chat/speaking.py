@@ -84,9 +84,6 @@ class Speaker:
         self._expiry = expiry_seconds
         self._telemetry = telemetry or Telemetry()
 
-    def _first_audio(self, received: float) -> None:
-        self._telemetry.first_audio.labels("chat").observe(time.monotonic() - received)
-
     @staticmethod
     def new_id() -> str:
         return f"audio_{secrets.token_hex(12)}"
@@ -110,9 +107,9 @@ class Speaker:
         a 503 then, not an error in the middle of a stream."""
         return speech.voice.worker.admit()
 
-    async def speak(self, speech: SpeechPlan, text: str, received: float, reserved: Ticket) -> SpokenAnswer:
-        """The whole answer, spoken, encoded and stored (`received`: when the request came, for
-        the time to first audio; `reserved`: its place in the voice's queue, released when done)."""
+    async def speak(self, speech: SpeechPlan, text: str, reserved: Ticket) -> SpokenAnswer:
+        """The whole answer, spoken, encoded and stored (`reserved`: its place in the voice's queue,
+        released when done)."""
         pieces = pieces_of(text)
         voice = speech.voice
 
@@ -121,7 +118,7 @@ class Speaker:
             return encode(audio, speech.format), audio.duration
 
         data, seconds = await voice.worker.run(synthesize, reserved)
-        self._first_audio(received)
+        self._telemetry.first_audio("chat")
         self._telemetry.spoke(seconds)
         answer = SpokenAnswer(self.new_id(), " ".join(pieces), data, self.expires_at(), seconds)
         await self.keep(answer, speech.format)
@@ -132,7 +129,7 @@ class Speaker:
         await anyio.to_thread.run_sync(self._store.put, stored)
 
     async def stream(
-        self, speech: SpeechPlan, texts: AsyncIterator[str], received: float, reserved: Ticket
+        self, speech: SpeechPlan, texts: AsyncIterator[str], reserved: Ticket
     ) -> AsyncIterator[SpokenStart | SpokenText | SpokenAudio | SpokenAnswer]:
         """Speak `texts` as they arrive (the text side runs ahead in a task of its own): the audio id
         first, then each piece's transcript and pcm16 audio, and last the whole answer, stored. The
@@ -152,8 +149,7 @@ class Speaker:
                 yield SpokenText(text)
                 job = functools.partial(_speak_piece, voice.runtime, piece)
                 async for audio in voice.worker.submit(job, Ticket.covered()):
-                    if not pcm:
-                        self._first_audio(received)
+                    self._telemetry.first_audio("chat")
                     self._telemetry.spoke(audio.duration)
                     pcm.append(pcm16(audio))
                     seconds += audio.duration

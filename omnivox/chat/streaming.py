@@ -70,13 +70,12 @@ async def spoken_chunks(
     builder: ResponseBuilder,
     speaker: Speaker,
     *,
-    received: float,
     reserved: Ticket,
 ) -> AsyncIterator[ChatCompletionChunk]:
     """The id first; then for each piece its transcript and its pcm16 audio as it is synthesised; then
     `expires_at`, the finish reason and (if asked) the usage. The Speaker stores the answer."""
     outcome = _Outcome()
-    async for item in speaker.stream(speech, _texts(events, outcome), received, reserved):
+    async for item in speaker.stream(speech, _texts(events, outcome), reserved):
         if isinstance(item, SpokenStart):
             yield builder.audio_start_chunk(item.id)
         elif isinstance(item, SpokenText):
