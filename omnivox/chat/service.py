@@ -93,9 +93,15 @@ class ChatService:
     async def prepare(self, request: ChatCompletionRequest) -> PreparedChat:
         plan = build_plan(request, self._catalog, max_choices=self._max_choices)
         recalled = await self._speaker.recall(audio_refs(plan.messages))
-        heard = [h.block for h in await self._hearing.hear(audio_parts(plan.messages))]
+        native = plan.model.model.info.capabilities.hears_audio
+        heard = await self._hearing.hear(audio_parts(plan.messages), native=native)
+        blocks = [h.block for h in heard]
         spec = generation_spec(plan)
-        conversation = Conversation(render(plan.messages, heard, recalled), heard)
+        messages = render(plan.messages, blocks, recalled)
+        if native:
+            conversation = Conversation(messages, audio=[h.audio for h in heard])
+        else:
+            conversation = Conversation(messages, blocks)
         prompt = await plan.model.model.prompt(conversation, spec)
         if prompt.tokens is not None:
             self._check_context(plan, prompt.tokens)

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from omnivox.audio.pcm import Audio
 from omnivox.runtimes.events import Event
 from omnivox.runtimes.worker import ModelWorker
 from omnivox.sampling.sampler import SamplingParams
@@ -101,11 +102,14 @@ class GenerationSpec:
 
 @dataclass(frozen=True, slots=True)
 class Conversation:
-    """The messages as OpenAI-style dicts (role, content text, tool fields), audio already heard;
-    `audio_texts` are the parts of the content that stand for audio input (counted as audio tokens)."""
+    """The messages as OpenAI-style dicts (role, content text, tool fields). For a text model the audio
+    is already heard: `audio_texts` are the transcript blocks that stand for it (counted as audio tokens).
+    For a model that hears (`Capabilities.hears_audio`), the text holds a marker per part,
+    `[audio input n]`, and `audio` the decoded audio (mono float32 with its rate)."""
 
     messages: Sequence[Mapping[str, Any]]
     audio_texts: Sequence[str] = ()
+    audio: Sequence[Audio] = ()  # the input audio itself, part n at n - 1, for a model that hears
 
 
 @dataclass(frozen=True, slots=True)
