@@ -12,7 +12,7 @@ import pytest
 
 from omnivox.api.app import create_app
 from omnivox.backends.logits.model import LogitsChatModel
-from omnivox.backends.upstream import UpstreamChatModel
+from omnivox.backends.upstream.model import UpstreamChatModel
 from omnivox.config import (
     DEFAULT_VOICE_MAP,
     OPENAI_CHAT_ALIASES,

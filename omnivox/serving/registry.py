@@ -112,7 +112,7 @@ def _llama_cpp_chat(
 
 
 def _upstream_chat(settings: LanguageModelSettings | UpstreamModelSettings, worker: ModelWorker) -> ChatModel:
-    from omnivox.backends.upstream import UpstreamChatModel  # here: imports httpx
+    from omnivox.backends.upstream.model import UpstreamChatModel  # here: imports httpx
 
     if not isinstance(settings, UpstreamModelSettings):
         raise ModelLoadError(f"{settings.id!r}: upstream settings expected")

@@ -17,7 +17,7 @@ import openai
 import pytest
 
 from omnivox.api.app import create_app
-from omnivox.backends.upstream import UpstreamChatModel
+from omnivox.backends.upstream.model import UpstreamChatModel
 from omnivox.config import OPENAI_CHAT_ALIASES, LanguageModelSettings, Settings, UpstreamModelSettings
 from omnivox.runtimes.worker import ModelWorker
 from omnivox.serving.catalog import ModelCatalog, ServedModel

@@ -15,7 +15,7 @@ import httpx
 import openai
 import pytest
 
-from omnivox.backends.upstream import UpstreamChatModel
+from omnivox.backends.upstream.model import UpstreamChatModel
 from omnivox.config import UpstreamModelSettings
 from omnivox.runtimes.synthesis import SpeechSynthesizer
 from omnivox.serving.registry import resolve_source
