@@ -24,10 +24,12 @@ MAX_STOP_SEQUENCES = 4
 
 @dataclass(frozen=True, slots=True)
 class SpeechPlan:
-    """The answer is also spoken: by this voice, encoded in this format."""
+    """The answer is also spoken, encoded in `format`: by one of omnivox's voices (the speaking strategy of
+    a text model), or, `voice` None, by the model itself (one that speaks), in the voice `requested`."""
 
-    voice: ServedVoice
+    voice: ServedVoice | None
     format: str
+    requested: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +79,7 @@ def build_plan(request: ChatCompletionRequest, catalog: ModelCatalog, *, max_cho
         top_logprobs=(request.top_logprobs or 0) if request.logprobs else None,
         stream=bool(request.stream),
         include_usage=_include_usage(request),
-        speech=_speech(request, catalog),
+        speech=_speech(request, catalog, model.model.info.capabilities.speaks_audio),
         constraint=constraint,
     )
 
@@ -95,7 +97,7 @@ def _tools(request: ChatCompletionRequest) -> ToolChoice | None:
     return tools
 
 
-def _speech(request: ChatCompletionRequest, catalog: ModelCatalog) -> SpeechPlan | None:
+def _speech(request: ChatCompletionRequest, catalog: ModelCatalog, speaks: bool) -> SpeechPlan | None:
     modalities = request.modalities or ["text"]
     for i, modality in enumerate(modalities):
         if modality not in ("text", "audio"):
@@ -114,8 +116,12 @@ def _speech(request: ChatCompletionRequest, catalog: ModelCatalog) -> SpeechPlan
         raise InvalidRequest("Streamed audio output must use format pcm16.", param="audio.format")
     if (request.n or 1) > 1:
         raise InvalidRequest("Audio output supports one choice (`n` = 1).", param="n")
-    voice = catalog.resolve_voice(request.audio.voice, param="audio.voice")
-    return SpeechPlan(voice, request.audio.format)
+    requested = request.audio.voice
+    if speaks:  # the model's own voice: omnivox's are not used
+        name = requested if isinstance(requested, str) else str(requested.get("id", ""))
+        return SpeechPlan(None, request.audio.format, name)
+    voice = catalog.resolve_voice(requested, param="audio.voice")
+    return SpeechPlan(voice, request.audio.format, voice.id)
 
 
 def _or(value: float | None, default: float) -> float:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from omnivox.chat.hearing import Hearing
 from omnivox.chat.messages import audio_parts, audio_refs, render
-from omnivox.chat.plan import ChatPlan, build_plan
+from omnivox.chat.plan import ChatPlan, SpeechPlan, build_plan
 from omnivox.chat.respond import ChoiceResult, ResponseBuilder
 from omnivox.chat.speaking import Speaker
 from omnivox.chat.streaming import spoken_chunks, text_chunks
@@ -21,6 +21,7 @@ from omnivox.errors import ContextLengthExceeded, ModelFailure
 from omnivox.protocol.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
 from omnivox.runtimes.chat_model import Conversation, EventStream, GenerationSpec, Prompt
 from omnivox.runtimes.events import (
+    AudioDelta,
     Event,
     Finished,
     TextDelta,
@@ -51,6 +52,7 @@ def generation_spec(plan: ChatPlan) -> GenerationSpec:
         top_logprobs=plan.top_logprobs,
         constraint=plan.constraint,
         stream=plan.stream,
+        voice=plan.speech.requested if plan.speech is not None and plan.speech.voice is None else None,
     )
 
 
@@ -127,6 +129,12 @@ class ChatService:
                 param=plan.max_tokens_param,
             )
 
+    def _reserve(self, speech: SpeechPlan | None) -> Ticket | None:
+        """A place in our voice's queue for a spoken answer (none for text, or a model that speaks)."""
+        if speech is None or speech.voice is None:
+            return None
+        return self._speaker.reserve(speech.voice)
+
     def _start(self, prepared: PreparedChat) -> EventStream:
         """Admit (503 at once when the model's queue is full) and start the generation."""
         events = prepared.plan.model.model.generate(prepared.prompt, prepared.spec)
@@ -152,7 +160,7 @@ class ChatService:
 
     async def complete(self, prepared: PreparedChat) -> ChatCompletion:
         plan = prepared.plan
-        voice = self._speaker.reserve(plan.speech) if plan.speech is not None else None
+        voice = self._reserve(plan.speech)
         try:
             return await self._complete(prepared, voice)
         finally:
@@ -165,18 +173,25 @@ class ChatService:
         with_logprobs = plan.top_logprobs is not None
         choices = [ChoiceResult(logprobs=[] if with_logprobs else None) for _ in range(plan.n)]
         usage: UsageReport | None = None
+        spoken: list[AudioDelta] = []  # a model that speaks: its own audio
         try:
             async for event in events:
                 if isinstance(event, UsageReport):
                     usage = event
+                elif isinstance(event, AudioDelta):
+                    spoken.append(event)
                 else:
                     _accumulate(choices[event.index], event)
         finally:
             events.cancel()
         if usage is None:
             raise ModelFailure("The generation ended without a result.")
-        if plan.speech is not None and voice is not None and not choices[0].tool_calls:  # calls: not spoken
-            choices[0].audio = await self._speaker.speak(plan.speech, choices[0].text, voice)
+        speech = plan.speech
+        if speech is not None and not choices[0].tool_calls:  # a turn that calls tools is not spoken
+            if speech.voice is None:
+                choices[0].audio = await self._speaker.adopt(speech, spoken)
+            elif voice is not None:
+                choices[0].audio = await self._speaker.speak(speech, speech.voice, choices[0].text, voice)
         return self._builder(plan).completion(choices, usage)
 
     async def stream(self, prepared: PreparedChat) -> AsyncIterator[ChatCompletionChunk]:
@@ -184,7 +199,7 @@ class ChatService:
         errors raise here, before streaming. Chunks come as generated. A spoken answer reserves its place
         in the voice's queue first: a full queue is a 503 here, not an error in the middle of the stream."""
         speech = prepared.plan.speech
-        voice = self._speaker.reserve(speech) if speech is not None else None
+        voice = self._reserve(speech)
         try:
             events = self._start(prepared)
         except BaseException:
@@ -200,7 +215,7 @@ class ChatService:
             raise
         builder = self._builder(prepared.plan)
         chunks: AsyncIterator[ChatCompletionChunk]
-        if speech is not None and voice is not None:
+        if speech is not None:
             chunks = spoken_chunks(speech, events, builder, self._speaker, reserved=voice)
         else:
             chunks = text_chunks(prepared.plan, events, builder)

@@ -11,7 +11,14 @@ from omnivox.chat.respond import ResponseBuilder
 from omnivox.chat.speaking import Speaker, SpokenAudio, SpokenStart, SpokenText
 from omnivox.protocol.chat import ChatCompletionChunk, FinishReason
 from omnivox.runtimes.chat_model import EventStream
-from omnivox.runtimes.events import Finished, TextDelta, ToolCallArguments, ToolCallStart, UsageReport
+from omnivox.runtimes.events import (
+    AudioDelta,
+    Finished,
+    TextDelta,
+    ToolCallArguments,
+    ToolCallStart,
+    UsageReport,
+)
 from omnivox.runtimes.worker import Ticket
 from omnivox.synthesis.service import audio_tokens
 
@@ -27,6 +34,8 @@ async def text_chunks(
             if isinstance(event, UsageReport):
                 if plan.include_usage:
                     yield builder.usage_chunk(event)
+                continue
+            if isinstance(event, AudioDelta):  # audio nobody asked for
                 continue
             if event.index not in started:
                 started.add(event.index)
@@ -64,18 +73,36 @@ async def _texts(events: EventStream, outcome: _Outcome) -> AsyncIterator[str]:
         events.cancel()
 
 
+async def _audios(events: EventStream, outcome: _Outcome) -> AsyncIterator[AudioDelta]:
+    try:
+        async for event in events:
+            if isinstance(event, AudioDelta):
+                yield event
+            elif isinstance(event, Finished):
+                outcome.reason = event.reason
+            elif isinstance(event, UsageReport):
+                outcome.usage = event
+    finally:
+        events.cancel()
+
+
 async def spoken_chunks(
     speech: SpeechPlan,
     events: EventStream,
     builder: ResponseBuilder,
     speaker: Speaker,
     *,
-    reserved: Ticket,
+    reserved: Ticket | None,
 ) -> AsyncIterator[ChatCompletionChunk]:
-    """The id first; then for each piece its transcript and its pcm16 audio as it is synthesised; then
-    `expires_at`, the finish reason and (if asked) the usage. The Speaker stores the answer."""
+    """The id first; then for each piece its transcript and its pcm16 audio as it is synthesised (or, for
+    a model that speaks, as the model produces it); then `expires_at`, the finish reason and (if asked)
+    the usage. The Speaker stores the answer. `reserved`: the place in our voice's queue."""
     outcome = _Outcome()
-    async for item in speaker.stream(speech, _texts(events, outcome), reserved):
+    if speech.voice is not None and reserved is not None:
+        items = speaker.stream(speech.voice, _texts(events, outcome), reserved)
+    else:
+        items = speaker.relay(_audios(events, outcome))
+    async for item in items:
         if isinstance(item, SpokenStart):
             yield builder.audio_start_chunk(item.id)
         elif isinstance(item, SpokenText):

@@ -98,6 +98,7 @@ class GenerationSpec:
     top_logprobs: int | None = None  # None: no logprobs; 0..20 alternatives per token
     constraint: OutputConstraint | None = None
     stream: bool = False  # the client reads the answer as it is generated
+    voice: str | None = None  # a model that speaks: the voice asked for (None: a text answer)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from omnivox.audio.pcm import Audio
 from omnivox.protocol.chat import FinishReason
 
 
@@ -56,6 +57,16 @@ class ToolCallArguments:
 
 
 @dataclass(frozen=True, slots=True)
+class AudioDelta:
+    """A model that speaks (`Capabilities.speaks_audio`): a piece of its spoken answer and the words said
+    in it. omnivox's voices are then not used."""
+
+    index: int
+    audio: Audio
+    transcript: str
+
+
+@dataclass(frozen=True, slots=True)
 class Finished:
     """The choice ended; `tool_calls` when it called at least one function."""
 
@@ -80,4 +91,4 @@ class ToolCall:
     arguments: str  # JSON text, as OpenAI sends it
 
 
-Event = TextDelta | ToolCallStart | ToolCallArguments | Finished | UsageReport
+Event = TextDelta | ToolCallStart | ToolCallArguments | AudioDelta | Finished | UsageReport
