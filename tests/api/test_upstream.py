@@ -189,3 +189,22 @@ def _stopped(fake: FakeLanguageModel) -> None:
             break
         assert time.monotonic() < deadline, "the upstream went on generating for a client that left"
     assert fake.appends < 50_000
+
+
+def test_the_upstream_key_is_sent_from_the_settings_or_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("UPSTREAM_TEST_KEY", "sk-upstream")
+    with serve_fake(upstream=False, api_keys=["sk-upstream"]) as (back, _):
+        with front(f"{back}/v1", api_key="sk-upstream") as url:
+            assert _chat(url).status_code == 200
+        with front(f"{back}/v1", api_key_env="UPSTREAM_TEST_KEY") as url:
+            assert _chat(url).status_code == 200
+        with front(f"{back}/v1") as url:  # no key: the upstream's 401 is omnivox's failure, not the client's
+            error = _error(_chat(url), 502)
+            assert "401" in error["message"]
+    with pytest.raises(ValueError, match="not both"):
+        UpstreamModelSettings.model_validate(
+            {"id": "x", "backend": "openai", "base_url": "http://h/v1", "upstream_model": "m"}
+            | {"api_key": "a", "api_key_env": "B"}
+        )
