@@ -6,7 +6,8 @@ directly, against the same server reached through omnivox (`backend = "openai"`)
 The upstream is `python -m llama_cpp.server` on the embedded SmolLM2 (2 threads, 2,048-token window);
 omnivox runs as `omnivox serve` in its own process (text only: no recogniser, no voices). Each run is one
 streamed, greedy request with the same prompt, read by a lean httpx client that times each `data:` line;
-the two paths alternate, and the medians are reported. tokens/s counts the content chunks after the
+the two paths alternate, and the medians are reported, with the median of the paired ratios (each
+omnivox run over the direct run just before it). tokens/s counts the content chunks after the
 first (one per token on both paths) over the time from the first to the last; TTFT is from sending the
 request to the first content chunk.
 """
@@ -86,6 +87,10 @@ def main() -> None:
             for _ in range(args.runs):
                 for path, (base, name) in paths.items():
                     results[path].append(measure(client, base, name, args.tokens))
+    # Each omnivox run against the direct run just before it: on a shared machine, load drifts between
+    # pairs more than within one.
+    paired = [o[1] / d[1] for d, o in zip(results["direct"], results["omnivox"], strict=True) if d[1]]
+    print(f"omnivox / direct tokens/s, median of {len(paired)} pairs: {statistics.median(paired):.1%}")
     direct_rate = statistics.median(r[1] for r in results["direct"])
     direct_ttft = statistics.median(r[0] for r in results["direct"])
     for path, runs in results.items():
