@@ -29,11 +29,11 @@ import httpx
 import numpy as np
 
 from benchmarks.server import server_process
-from omnivox.chat.prompt import PromptBuilder
+from omnivox.backends.llama_cpp.library import load_backends
+from omnivox.backends.llama_cpp.model import LlamaCppModel
+from omnivox.backends.logits.prompt import PromptBuilder
 from omnivox.config import EMBEDDED_CHAT_MODEL
-from omnivox.runtimes.llama_cpp import LlamaCppModel
-from omnivox.runtimes.llama_library import load_backends
-from omnivox.runtimes.registry import resolve_source
+from omnivox.serving.registry import resolve_source
 
 MESSAGES = [{"role": "user", "content": "Write a long story about a lighthouse keeper and a storm."}]
 CONTEXT = 2048

@@ -26,10 +26,10 @@ def measure(tokens: int) -> dict[str, float | str]:
     """In the child: load, evaluate the prompt, generate greedily; speeds in tokens/s."""
     import numpy as np
 
+    from omnivox.backends.llama_cpp.library import load_backends
+    from omnivox.backends.llama_cpp.model import LlamaCppModel
     from omnivox.config import EMBEDDED_CHAT_MODEL
-    from omnivox.runtimes.llama_cpp import LlamaCppModel
-    from omnivox.runtimes.llama_library import load_backends
-    from omnivox.runtimes.registry import resolve_source
+    from omnivox.serving.registry import resolve_source
 
     model = LlamaCppModel(
         resolve_source(f"embedded:{EMBEDDED_CHAT_MODEL}"), context_window=1024, prompt_cache_bytes=0

@@ -17,11 +17,11 @@ from typing import Any
 import httpx
 
 from benchmarks.server import server_process
+from omnivox.backends.llama_cpp.model import LlamaCppModel
 from omnivox.chat.structured import schema_grammar
 from omnivox.config import EMBEDDED_CHAT_MODEL, RequestLimits
 from omnivox.errors import InvalidRequest
-from omnivox.runtimes.llama_cpp import LlamaCppModel
-from omnivox.runtimes.registry import resolve_source
+from omnivox.serving.registry import resolve_source
 
 LIMITS = RequestLimits()
 SHORT = {"model": "gpt-4o-audio-preview", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1}

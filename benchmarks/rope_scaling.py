@@ -20,9 +20,9 @@ import time
 import llama_cpp as C
 import numpy as np
 
+from omnivox.backends.llama_cpp.model import ROPE_SCALING, _init_backend
 from omnivox.config import EMBEDDED_CHAT_MODEL
-from omnivox.runtimes.llama_cpp import ROPE_SCALING, _init_backend
-from omnivox.runtimes.registry import resolve_source
+from omnivox.serving.registry import resolve_source
 
 BUCKET = 2048
 

@@ -16,14 +16,14 @@ import statistics
 import threading
 import time
 
-from omnivox.chat.events import UsageReport
-from omnivox.chat.generate import GenerationJob, generate
-from omnivox.chat.prompt import PromptBuilder
-from omnivox.chat.structured import _grammar, schema_grammar
+from omnivox.backends.llama_cpp.model import LlamaCppModel
+from omnivox.backends.logits.generate import GenerationJob, generate
+from omnivox.backends.logits.prompt import PromptBuilder
+from omnivox.backends.logits.structured import _grammar, schema_grammar
 from omnivox.config import EMBEDDED_CHAT_MODEL
-from omnivox.runtimes.llama_cpp import LlamaCppModel
-from omnivox.runtimes.registry import resolve_source
+from omnivox.runtimes.events import UsageReport
 from omnivox.sampling.sampler import SamplingParams
+from omnivox.serving.registry import resolve_source
 
 SCHEMA = {
     "type": "object",

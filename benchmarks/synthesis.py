@@ -37,7 +37,7 @@ from benchmarks.server import server_process
 from omnivox.audio.decode import AudioLimits, decode
 from omnivox.audio.encode import StreamEncoder
 from omnivox.audio.pcm import Audio
-from omnivox.runtimes.registry import _joe
+from omnivox.serving.registry import _joe
 
 PARAGRAPH = (
     "The lighthouse keeper climbed the narrow stairs as the sun went down behind the hills. "

@@ -39,10 +39,10 @@ from faster_whisper import WhisperModel, decode_audio
 from benchmarks.server import server_process
 from omnivox.audio.decode import AudioLimits, decode
 from omnivox.audio.pcm import Samples
+from omnivox.backends.cpu import default_threads
+from omnivox.backends.whisper import FALLBACK_TEMPERATURES, SAMPLE_RATE
 from omnivox.config import EMBEDDED_SPEECH_MODEL
-from omnivox.runtimes.base import default_threads
-from omnivox.runtimes.registry import resolve_speech_source
-from omnivox.runtimes.whisper import FALLBACK_TEMPERATURES, SAMPLE_RATE
+from omnivox.serving.registry import resolve_speech_source
 from tests.support.wer import normalise, wer
 
 CLIPS = Path("/usr/share/pocketsphinx/test/data/librivox")
@@ -98,7 +98,7 @@ def served(client: httpx.Client, clip: Clip) -> Result:
 
 
 def _recognise(model: WhisperModel, samples: Samples) -> str:
-    """faster-whisper with the options omnivox.runtimes.whisper passes for this request (an English-only
+    """faster-whisper with the options omnivox.backends.whisper passes for this request (an English-only
     model is told `en`; no prompt, the fallback temperatures, no word timestamps for `json`)."""
     segments, _info = model.transcribe(
         samples,

@@ -23,8 +23,8 @@ from omnivox.api.keys import AdminKeys, ApiKeys
 from omnivox.config import load_settings
 from omnivox.errors import ModelLoadError
 from omnivox.logs import configure_logging
-from omnivox.runtimes.catalog import ModelCatalog
-from omnivox.runtimes.selfcheck import check_catalog, probe_all
+from omnivox.serving.catalog import ModelCatalog
+from omnivox.serving.selfcheck import check_catalog, probe_all
 from omnivox.usage.table import PERIODS, show_usage
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")

@@ -6,10 +6,11 @@ The defaults alone serve the embedded models: no configuration is needed.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Discriminator, Field, SecretStr, Tag, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -53,7 +54,8 @@ EMBEDDED_SPEECH_MODEL = "whisper-tiny.en"
 
 
 class LanguageModelSettings(BaseModel):
-    """One language model served under `id` (and `aliases`)."""
+    """One language model run by llama.cpp in this process (`backend = "llama.cpp"`, the default), served
+    under `id` (and `aliases`)."""
 
     id: str = Field(EMBEDDED_CHAT_MODEL, description="The model id clients send and /v1/models lists.")
     source: str = Field(
@@ -61,7 +63,7 @@ class LanguageModelSettings(BaseModel):
         description="Where the weights are: `embedded:<name>` for a model installed from a registry "
         "package, or the path of a local GGUF file.",
     )
-    backend: str = Field("llama.cpp", description="Runtime that evaluates the model (registry key).")
+    backend: Literal["llama.cpp"] = Field("llama.cpp", description="Which kind of model this entry is.")
     aliases: list[str] = Field(default_factory=list, description="Further ids that resolve to this model.")
     context_window: int = Field(
         8192, ge=64, le=131072, description="Context window in tokens (prompt + completion)."
@@ -108,6 +110,76 @@ class LanguageModelSettings(BaseModel):
     yarn_orig_ctx: int | None = Field(
         None, ge=1, description="YaRN: the context the model was trained on; None: from the model's metadata."
     )
+
+
+#: Request parameters an upstream server may not honour; each one listed in `unsupported` is refused with a
+#: 400 that names it.
+UpstreamParameter = Literal["logit_bias", "logprobs", "seed", "n", "response_format", "tools", "tool_choice"]
+
+
+class UpstreamModelSettings(BaseModel):
+    """A model served by an OpenAI-compatible server (vLLM, llama.cpp's server, Ollama, another omnivox)
+    as omnivox's text stage (`backend = "openai"`). omnivox still hears audio input and speaks answers."""
+
+    id: str = Field(description="The model id clients send and /v1/models lists.")
+    backend: Literal["openai"] = Field(description="Which kind of model this entry is.")
+    base_url: str = Field(
+        description="The upstream's OpenAI API root, e.g. `http://gpu-box:8000/v1` (requests go to "
+        "`{base_url}/chat/completions`)."
+    )
+    upstream_model: str = Field(description="The model name the upstream serves (sent as `model`).")
+    api_key: SecretStr | None = Field(None, description="Bearer key for the upstream; None: none sent.")
+    api_key_env: str | None = Field(
+        None, description="Name of an environment variable holding the upstream's key (instead of `api_key`)."
+    )
+    aliases: list[str] = Field(default_factory=list, description="Further ids that resolve to this model.")
+    context_window: int | None = Field(
+        None, ge=1, description="Context window the upstream serves, for /v1/models; None: not stated."
+    )
+    max_completion_tokens: int | None = Field(
+        None, ge=1, description="Completion limit for requests that set none; None: the upstream's default."
+    )
+    connect_timeout: float = Field(
+        10.0, gt=0, description="Seconds to wait for a connection to the upstream (502 beyond)."
+    )
+    read_timeout: float = Field(
+        300.0,
+        gt=0,
+        description="Seconds to wait for the next bytes of the upstream's answer, the first included (504 "
+        "beyond).",
+    )
+    unsupported: list[UpstreamParameter] = Field(
+        default_factory=list,
+        description="Request parameters the upstream does not honour; each is refused with a 400 naming it.",
+    )
+
+    @model_validator(mode="after")
+    def _check_key(self) -> UpstreamModelSettings:
+        if self.api_key is not None and self.api_key_env is not None:
+            raise ValueError("give either `api_key` or `api_key_env`, not both")
+        return self
+
+    def key(self) -> str | None:
+        """The upstream's key, read from the environment when `api_key_env` names a variable."""
+        if self.api_key_env is not None:
+            value = os.environ.get(self.api_key_env)
+            if not value:
+                raise ValueError(f"the environment variable {self.api_key_env!r} holds no upstream key")
+            return value
+        return self.api_key.get_secret_value() if self.api_key is not None else None
+
+
+def _backend_of(entry: Any) -> str:
+    """Which settings class a `[[models]]` entry is: its `backend`, llama.cpp when it names none."""
+    backend = entry.get("backend") if isinstance(entry, dict) else getattr(entry, "backend", None)
+    return str(backend or "llama.cpp")
+
+
+#: One `[[models]]` entry: settings per backend, told apart by `backend`.
+ModelSettings = Annotated[
+    Annotated[LanguageModelSettings, Tag("llama.cpp")] | Annotated[UpstreamModelSettings, Tag("openai")],
+    Discriminator(_backend_of),
+]
 
 
 class SpeechModelSettings(BaseModel):
@@ -226,12 +298,6 @@ class RequestLimits(BaseModel):
         1000, ge=1, description="Most enum values in one schema, all enums together."
     )
     max_schema_depth: int = Field(10, ge=1, description="Deepest nesting of objects and arrays in a schema.")
-    max_grammar_bytes: int = Field(
-        1 << 20,
-        ge=1024,
-        description="Largest grammar a schema may compile into (bytes of GBNF); bounds the compile time and "
-        "the cost of constraining each token.",
-    )
 
 
 class RateLimitSettings(BaseModel):
@@ -252,8 +318,8 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(8000, ge=0, le=65535, description="TCP port to listen on (0: any free port).")
     log_level: str = Field("info", description="Python logging level name.")
-    models: list[LanguageModelSettings] = Field(
-        default_factory=lambda: [LanguageModelSettings()],
+    models: list[ModelSettings] = Field(
+        default_factory=lambda: list[ModelSettings]([LanguageModelSettings()]),
         description="Language models to load at start-up.",
     )
     default_model: str | None = Field(

@@ -6,9 +6,10 @@ into it, the HTTP layer sets and reads it."""
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable
 from contextvars import ContextVar, Token
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from omnivox.usage.counts import Surface, Usage
@@ -24,6 +25,8 @@ class RequestScope:
     tokens: int = 0  # prompt + completion tokens of the chat completions served
     api_key: str | None = None  # the label of the request's API key; None: no keys are configured
     usage: UsageSink | None = None  # where its usage is recorded; None: nowhere
+    received: float = field(default_factory=time.monotonic)  # when the request arrived (monotonic clock)
+    firsts: set[str] = field(default_factory=set)  # kinds of output already sent (first token, first audio)
 
 
 _CURRENT: ContextVar[RequestScope | None] = ContextVar("omnivox_request", default=None)
@@ -44,6 +47,16 @@ def enter_request(scope: RequestScope) -> Token[RequestScope | None]:
 
 def leave_request(token: Token[RequestScope | None]) -> None:
     _CURRENT.reset(token)
+
+
+def first_output(kind: str) -> float | None:
+    """Seconds from the current request's arrival to its first output of `kind`; None when this is not
+    its first output of that kind, or outside a request."""
+    scope = _CURRENT.get()
+    if scope is None or kind in scope.firsts:
+        return None
+    scope.firsts.add(kind)
+    return time.monotonic() - scope.received
 
 
 def charge_tokens(count: int) -> None:

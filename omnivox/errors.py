@@ -123,5 +123,22 @@ class ModelFailure(OmnivoxError):
     default_code = "model_error"
 
 
+class UpstreamFailure(OmnivoxError):
+    """The upstream model server (an OpenAI-compatible text stage) cannot be reached, broke off, or
+    failed (502)."""
+
+    status = 502
+    error_type = "server_error"
+    default_code = "upstream_error"
+
+
+class UpstreamTimeout(OmnivoxError):
+    """The upstream model server did not answer in time (504)."""
+
+    status = 504
+    error_type = "server_error"
+    default_code = "upstream_timeout"
+
+
 class ModelLoadError(Exception):
     """A configured model could not be loaded at start-up. Not an API error: the server refuses to start."""

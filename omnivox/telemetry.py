@@ -13,7 +13,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
-from omnivox.runtimes.catalog import ModelCatalog
+from omnivox.context import first_output
+from omnivox.serving.catalog import ModelCatalog
 
 #: Latency buckets (seconds) for first token / first audio / whole requests on CPU models.
 _LATENCY = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
@@ -64,14 +65,14 @@ class Telemetry:
             buckets=_LATENCY,
             registry=self.registry,
         )
-        self.first_token = Histogram(
+        self.first_tokens = Histogram(
             "omnivox_time_to_first_token_seconds",
             "Chat completions: time from request to the first generated text.",
             ["model"],
             buckets=_LATENCY,
             registry=self.registry,
         )
-        self.first_audio = Histogram(
+        self.first_audios = Histogram(
             "omnivox_time_to_first_audio_seconds",
             "Spoken chat answers and /v1/audio/speech: time from request to the first audio.",
             ["endpoint"],
@@ -98,6 +99,16 @@ class Telemetry:
         self.tokens.labels(model, "prompt").inc(prompt)
         self.tokens.labels(model, "completion").inc(completion)
         self.tokens.labels(model, "cached").inc(cached)
+
+    def first_token(self, model: str) -> None:
+        """The current request's first generated text (or tool call): recorded once per request."""
+        if (seconds := first_output("token")) is not None:
+            self.first_tokens.labels(model).observe(seconds)
+
+    def first_audio(self, endpoint: str) -> None:
+        """The current request's first audio (`chat` or `speech`): recorded once per request."""
+        if (seconds := first_output("audio")) is not None:
+            self.first_audios.labels(endpoint).observe(seconds)
 
     def heard(self, seconds: float) -> None:
         self.audio_seconds.labels("in").inc(seconds)

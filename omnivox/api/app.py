@@ -24,7 +24,7 @@ from omnivox.api.state import Services
 from omnivox.chat.service import ChatService
 from omnivox.chat.speaking import Speaker
 from omnivox.config import Settings
-from omnivox.runtimes.catalog import ModelCatalog
+from omnivox.serving.catalog import ModelCatalog
 from omnivox.storage.audio_store import SQLiteAudioStore
 from omnivox.synthesis.service import SpeechService
 from omnivox.telemetry import Telemetry

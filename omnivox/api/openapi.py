@@ -34,7 +34,9 @@ _ERRORS: dict[int, str] = {
     429: "The client's rate limit is spent (when the server is configured with rate limits); `retry-after` "
     "says when to try again.",
     500: "The model failed while serving a valid request.",
+    502: 'The upstream model server (a model with `backend = "openai"`) cannot be reached or failed.',
     503: "The model's queue is full; try again later.",
+    504: "The upstream model server did not answer in time.",
 }
 
 

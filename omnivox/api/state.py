@@ -8,7 +8,7 @@ from starlette.requests import Request
 
 from omnivox.chat.service import ChatService
 from omnivox.config import Settings
-from omnivox.runtimes.catalog import ModelCatalog
+from omnivox.serving.catalog import ModelCatalog
 from omnivox.synthesis.service import SpeechService
 from omnivox.transcription.service import TranscriptionService
 

@@ -19,8 +19,8 @@ from omnivox.audio.pcm import Audio, dbfs
 from omnivox.chat.messages import AudioPart
 from omnivox.config import AudioSettings
 from omnivox.errors import InvalidRequest, UnsupportedParameter
-from omnivox.runtimes.catalog import ServedSpeechModel
 from omnivox.runtimes.speech import Transcript
+from omnivox.serving.catalog import ServedSpeechModel
 from omnivox.telemetry import Telemetry
 
 #: A gap between words at least this long is reported as a pause.
@@ -35,8 +35,14 @@ QUIET_DBFS = -45.0
 @dataclass(frozen=True, slots=True)
 class Heard:
     audio: Audio
-    transcript: Transcript
-    block: str  # what the language model reads in place of the audio
+    transcript: Transcript | None  # None: the model hears the audio itself
+    block: str  # what the language model reads in place of the audio (a marker, for a model that hears)
+
+
+def marker(number: int) -> str:
+    """What stands in the text for audio part `number` when the model hears the audio itself: the
+    backend finds it and puts the audio there (Conversation.audio[number - 1])."""
+    return f"[audio input {number}]"
 
 
 def _speech_segments(transcript: Transcript) -> list[str]:
@@ -92,10 +98,12 @@ class Hearing:
             max_seconds=settings.max_seconds_per_part, max_channels=settings.max_channels
         )
 
-    async def hear(self, parts: Sequence[AudioPart]) -> list[Heard]:
+    async def hear(self, parts: Sequence[AudioPart], *, native: bool = False) -> list[Heard]:
+        """The strategy per model: transcribe each part and describe it (a text model), or, for a model
+        that hears (`native`), only decode and check it, so the audio itself reaches the model."""
         if not parts:
             return []
-        if self._recognizer is None:
+        if self._recognizer is None and not native:
             raise UnsupportedParameter("This server has no speech model configured.", param=parts[0].path)
         decoded = [await anyio.to_thread.run_sync(self._decode, part) for part in parts]
         total = sum(a.duration for a in decoded)
@@ -105,6 +113,11 @@ class Hearing:
                 f"{self._settings.max_seconds_per_request:g} s are accepted.",
                 param="messages",
             )
+        if native or self._recognizer is None:
+            self._telemetry.heard(total)
+            return [
+                Heard(audio, None, marker(part.number)) for part, audio in zip(parts, decoded, strict=True)
+            ]
         recognizer = self._recognizer
         ticket = recognizer.worker.admit()
         transcripts = await recognizer.worker.run(

@@ -11,23 +11,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from omnivox.chat.messages import NOT_FOR_THIS_MODEL, PlannedMessage, plan_messages
-from omnivox.chat.structured import DEFAULT_LIMITS, response_grammar
-from omnivox.chat.tools import ToolPlan, plan_tools
+from omnivox.chat.structured import measure_constraint, response_constraint
+from omnivox.chat.tools import plan_tools
 from omnivox.config import RequestLimits
 from omnivox.errors import InvalidRequest, UnsupportedParameter
 from omnivox.protocol.chat import ChatCompletionRequest
-from omnivox.runtimes.catalog import ModelCatalog, ServedModel, ServedVoice
+from omnivox.runtimes.chat_model import Capabilities, OutputConstraint, ToolChoice
 from omnivox.sampling.sampler import SamplingParams
+from omnivox.serving.catalog import ModelCatalog, ServedModel, ServedVoice
 
 MAX_STOP_SEQUENCES = 4
+DEFAULT_LIMITS = RequestLimits()
 
 
 @dataclass(frozen=True, slots=True)
 class SpeechPlan:
-    """The answer is also spoken: by this voice, encoded in this format."""
+    """The answer is also spoken, encoded in `format`: by one of omnivox's voices (the speaking strategy of
+    a text model), or, `voice` None, by the model itself (one that speaks), in the voice `requested`."""
 
-    voice: ServedVoice
+    voice: ServedVoice | None
     format: str
+    requested: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +48,12 @@ class ChatPlan:
     stream: bool
     include_usage: bool
     speech: SpeechPlan | None  # None: text only
-    grammar: str | None  # GBNF the output must follow (structured outputs, tool calls); None: free text
-    tools: ToolPlan | None  # None: the model may not call tools
+    constraint: OutputConstraint | None  # what the output must follow (a JSON schema, tool calls); None: free
+
+    @property
+    def tools(self) -> ToolChoice | None:
+        """The tools the model may call (None: it may not)."""
+        return self.constraint if isinstance(self.constraint, ToolChoice) else None
 
 
 def build_plan(
@@ -55,23 +63,24 @@ def build_plan(
     max_choices: int,
     limits: RequestLimits = DEFAULT_LIMITS,
 ) -> ChatPlan:
-    """Blocking (a schema compiles into a grammar here): call it off the event loop."""
+    """Blocking (a schema's size is counted here): call it off the event loop."""
     model = catalog.resolve(request.model)
     _refuse_unsupported(request)
     max_tokens, max_param = _max_tokens(request)
-    messages = plan_messages(request.messages)
-    tools = _tools(request, model, limits)
+    constraint = _tools(request) or response_constraint(request.response_format)
+    measure_constraint(constraint, limits)
+    _refuse_incapable(request, model)
     return ChatPlan(
         model=model,
         model_name=request.model,
-        messages=messages,
+        messages=plan_messages(request.messages),
         sampling=SamplingParams(
             temperature=_or(request.temperature, 1.0),
             top_p=_or(request.top_p, 1.0),
             seed=request.seed,
             frequency_penalty=_or(request.frequency_penalty, 0.0),
             presence_penalty=_or(request.presence_penalty, 0.0),
-            logit_bias=_logit_bias(request.logit_bias, model.runtime.info.vocab_size),
+            logit_bias=_logit_bias(request.logit_bias, model.model.info.vocab_size),
         ),
         max_tokens=max_tokens,
         max_tokens_param=max_param,
@@ -80,21 +89,15 @@ def build_plan(
         top_logprobs=(request.top_logprobs or 0) if request.logprobs else None,
         stream=bool(request.stream),
         include_usage=_include_usage(request),
-        speech=_speech(request, catalog),
-        grammar=tools.grammar if tools else _grammar(request, model, limits),
-        tools=tools,
+        speech=_speech(request, catalog, model.model.info.capabilities.speaks_audio),
+        constraint=constraint,
     )
 
 
-def _tools(request: ChatCompletionRequest, model: ServedModel, limits: RequestLimits) -> ToolPlan | None:
-    parallel = request.parallel_tool_calls is not False
-    tools = plan_tools(request.tools, request.tool_choice, parallel, limits)
+def _tools(request: ChatCompletionRequest) -> ToolChoice | None:
+    tools = plan_tools(request.tools, request.tool_choice, request.parallel_tool_calls is not False)
     if tools is None:
         return None
-    if not model.runtime.info.grammars:
-        raise InvalidRequest(
-            f"The model `{model.id}` cannot constrain its output to tool calls.", param="tools"
-        )
     if request.response_format is not None and request.response_format.get("type") != "text":
         raise InvalidRequest(
             "`response_format` together with `tools` is not supported yet.", param="response_format"
@@ -104,18 +107,7 @@ def _tools(request: ChatCompletionRequest, model: ServedModel, limits: RequestLi
     return tools
 
 
-def _grammar(request: ChatCompletionRequest, model: ServedModel, limits: RequestLimits) -> str | None:
-    grammar = response_grammar(request.response_format, limits)
-    if grammar is not None and not model.runtime.info.grammars:
-        raise InvalidRequest(
-            f"The model `{model.id}` cannot constrain its output; structured outputs need a runtime with "
-            "grammar support (llama.cpp).",
-            param="response_format",
-        )
-    return grammar
-
-
-def _speech(request: ChatCompletionRequest, catalog: ModelCatalog) -> SpeechPlan | None:
+def _speech(request: ChatCompletionRequest, catalog: ModelCatalog, speaks: bool) -> SpeechPlan | None:
     modalities = request.modalities or ["text"]
     for i, modality in enumerate(modalities):
         if modality not in ("text", "audio"):
@@ -134,8 +126,12 @@ def _speech(request: ChatCompletionRequest, catalog: ModelCatalog) -> SpeechPlan
         raise InvalidRequest("Streamed audio output must use format pcm16.", param="audio.format")
     if (request.n or 1) > 1:
         raise InvalidRequest("Audio output supports one choice (`n` = 1).", param="n")
-    voice = catalog.resolve_voice(request.audio.voice, param="audio.voice")
-    return SpeechPlan(voice, request.audio.format)
+    requested = request.audio.voice
+    if speaks:  # the model's own voice: omnivox's are not used
+        name = requested if isinstance(requested, str) else str(requested.get("id", ""))
+        return SpeechPlan(None, request.audio.format, name)
+    voice = catalog.resolve_voice(requested, param="audio.voice")
+    return SpeechPlan(voice, request.audio.format, voice.id)
 
 
 def _or(value: float | None, default: float) -> float:
@@ -151,16 +147,17 @@ def _choices(n: int | None, max_choices: int) -> int:
 LOGIT_BIAS_LIMIT = 100.0
 
 
-def _logit_bias(bias: dict[str, float] | None, vocab_size: int) -> tuple[tuple[int, float], ...]:
-    """`{"token id": bias}` -> ((id, bias), ...); ids must exist in the model's vocabulary."""
+def _logit_bias(bias: dict[str, float] | None, vocab_size: int | None) -> tuple[tuple[int, float], ...]:
+    """`{"token id": bias}` -> ((id, bias), ...); ids must exist in the model's vocabulary (when the
+    vocabulary is known: an upstream model's is not)."""
     if not bias:
         return ()
     out = []
     for key, value in bias.items():
-        if not (key.isascii() and key.isdigit()) or int(key) >= vocab_size:
+        if not (key.isascii() and key.isdigit()) or (vocab_size is not None and int(key) >= vocab_size):
+            ids = "" if vocab_size is None else f", 0 to {vocab_size - 1}"
             raise InvalidRequest(
-                f"Invalid key {key!r} in `logit_bias`: keys are token ids of this model, "
-                f"0 to {vocab_size - 1}.",
+                f"Invalid key {key!r} in `logit_bias`: keys are token ids of this model{ids}.",
                 param="logit_bias",
             )
         if not -LOGIT_BIAS_LIMIT <= value <= LOGIT_BIAS_LIMIT:
@@ -212,7 +209,36 @@ def _refuse_unsupported(request: ChatCompletionRequest) -> None:
         raise InvalidRequest("`top_logprobs` requires `logprobs` to be true.", param="top_logprobs")
 
 
+def _refuse_incapable(request: ChatCompletionRequest, model: ServedModel) -> None:
+    """Refuse each parameter this model's backend cannot honour, naming it (the capabilities table)."""
+    capabilities = model.model.info.capabilities
+    for param, asked, capable in _CAPABILITIES:
+        if asked(request) and not capable(capabilities):
+            raise UnsupportedParameter(
+                f"Unsupported parameter: '{param}' is not supported by the model `{model.id}`.", param=param
+            )
+
+
 _Check = Callable[[ChatCompletionRequest], bool]
+_Capable = Callable[[Capabilities], bool]
+_CAPABILITIES: tuple[tuple[str, _Check, _Capable], ...] = (
+    ("logit_bias", lambda r: bool(r.logit_bias), lambda c: c.logit_bias),
+    ("logprobs", lambda r: bool(r.logprobs), lambda c: c.logprobs),
+    ("seed", lambda r: r.seed is not None, lambda c: c.seed),
+    ("n", lambda r: (r.n or 1) > 1, lambda c: c.n),
+    (
+        "response_format",
+        lambda r: r.response_format is not None and r.response_format.get("type") != "text",
+        lambda c: c.json_schema,
+    ),
+    ("tools", lambda r: bool(r.tools) and r.tool_choice != "none", lambda c: c.tools),
+    (
+        "tool_choice",
+        lambda r: bool(r.tools) and r.tool_choice not in (None, "auto", "none"),
+        lambda c: c.tool_choice,
+    ),
+)
+
 _DEPRECATED = "is deprecated and not supported: use `tools` and `tool_choice`"
 _REFUSALS: tuple[tuple[str, _Check, str], ...] = (
     ("functions", lambda r: r.functions is not None, _DEPRECATED),

@@ -8,11 +8,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from omnivox.chat.events import TokenLogprob, UsageReport
 from omnivox.chat.speaking import SpokenAnswer
-from omnivox.chat.tools import ToolCall
 from omnivox.protocol import chat as wire
 from omnivox.protocol.chat import FinishReason
+from omnivox.runtimes.events import TokenLogprob, ToolCall, UsageReport
 from omnivox.synthesis.service import audio_tokens
 
 SERVICE_TIER = "default"

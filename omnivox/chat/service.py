@@ -4,31 +4,37 @@ layer sends a status line."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import threading
-import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import anyio.to_thread
 
-from omnivox.chat.events import Event, Finished, TextDelta, UsageReport
-from omnivox.chat.generate import GenerationJob, Tally, generate
 from omnivox.chat.hearing import Hearing
 from omnivox.chat.messages import audio_parts, audio_refs, render
-from omnivox.chat.plan import ChatPlan, build_plan
-from omnivox.chat.prompt import PromptBuilder
+from omnivox.chat.plan import ChatPlan, SpeechPlan, build_plan
 from omnivox.chat.respond import ChoiceResult, ResponseBuilder
 from omnivox.chat.speaking import Speaker
-from omnivox.chat.streaming import spoken_chunks, text_chunks, tool_chunks
-from omnivox.chat.tools import parse_calls
+from omnivox.chat.streaming import spoken_chunks, text_chunks
 from omnivox.config import AudioSettings, RequestLimits
 from omnivox.context import charge_tokens, record_usage, usage_recorder
 from omnivox.errors import ContextLengthExceeded, ModelFailure
 from omnivox.protocol.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
-from omnivox.runtimes.catalog import ModelCatalog
-from omnivox.runtimes.worker import JobStream
+from omnivox.runtimes.chat_model import Conversation, EventStream, GenerationSpec, Prompt
+from omnivox.runtimes.events import (
+    AudioDelta,
+    Event,
+    Finished,
+    TextDelta,
+    ToolCall,
+    ToolCallArguments,
+    ToolCallStart,
+    UsageReport,
+)
+from omnivox.runtimes.worker import Ticket
+from omnivox.serving.catalog import ModelCatalog
 from omnivox.synthesis.service import audio_tokens
 from omnivox.telemetry import Telemetry
 from omnivox.usage.counts import Surface, Usage, chat_usage, spoken_usage
@@ -37,9 +43,42 @@ from omnivox.usage.counts import Surface, Usage, chat_usage, spoken_usage
 @dataclass(frozen=True, slots=True)
 class PreparedChat:
     plan: ChatPlan
-    prompt: tuple[int, ...]
-    audio_tokens: int  # prompt tokens that stand for audio input (its transcript blocks)
-    received: float  # time.monotonic() when preparation began: time to first token counts from here
+    spec: GenerationSpec
+    prompt: Prompt  # the model's own prompt (tokens for a local model, messages for an upstream one)
+
+
+def generation_spec(plan: ChatPlan) -> GenerationSpec:
+    limit = plan.max_tokens if plan.max_tokens is not None else plan.model.default_max_tokens
+    return GenerationSpec(
+        sampling=plan.sampling,
+        max_tokens=limit,
+        stop=plan.stop,
+        n=plan.n,
+        top_logprobs=plan.top_logprobs,
+        constraint=plan.constraint,
+        stream=plan.stream,
+        voice=plan.speech.requested if plan.speech is not None and plan.speech.voice is None else None,
+    )
+
+
+class _Observed:
+    """A model's event stream, watched as the consumer reads it: the one place where time to first token
+    and the tokens used (metrics, and the client's rate limit) are recorded."""
+
+    def __init__(self, events: EventStream, observe: Callable[[Event], None]) -> None:
+        self._events = events
+        self._observe = observe
+
+    async def __aiter__(self) -> AsyncIterator[Event]:
+        async for event in self._events:
+            self._observe(event)
+            yield event
+
+    async def ready(self) -> None:
+        await self._events.ready()
+
+    def cancel(self) -> None:
+        self._events.cancel()
 
 
 class ChatService:
@@ -59,28 +98,33 @@ class ChatService:
         self._max_choices = max_choices
         self._telemetry = telemetry or Telemetry()
         self._hearing = Hearing(catalog.hearing, audio or AudioSettings(), self._telemetry)
-        self._prompts = {m.id: PromptBuilder(m.runtime) for m in catalog.models}
 
     async def prepare(self, request: ChatCompletionRequest) -> PreparedChat:
-        received = time.monotonic()
-        plan = await anyio.to_thread.run_sync(
+        plan = await anyio.to_thread.run_sync(  # counting a schema's size is work: off the event loop
             functools.partial(
                 build_plan, request, self._catalog, max_choices=self._max_choices, limits=self._limits
             )
         )
         recalled = await self._speaker.recall(audio_refs(plan.messages))
-        heard = await self._hearing.hear(audio_parts(plan.messages))
-        messages = render(plan.messages, [h.block for h in heard], recalled)
-        runtime = plan.model.runtime
-        instructions = plan.tools.instructions if plan.tools else None
-        prompt = await anyio.to_thread.run_sync(self._prompts[plan.model.id].tokens, messages, instructions)
-        self._check_context(plan, len(prompt))
-        audio_tokens = sum(len(runtime.tokenize(h.block)) for h in heard)
-        return PreparedChat(plan, tuple(prompt), min(audio_tokens, len(prompt)), received)
+        native = plan.model.model.info.capabilities.hears_audio
+        heard = await self._hearing.hear(audio_parts(plan.messages), native=native)
+        blocks = [h.block for h in heard]
+        spec = dataclasses.replace(generation_spec(plan), on_usage=functools.partial(self._charge, plan))
+        messages = render(plan.messages, blocks, recalled)
+        if native:
+            conversation = Conversation(messages, audio=[h.audio for h in heard])
+        else:
+            conversation = Conversation(messages, blocks)
+        prompt = await plan.model.model.prompt(conversation, spec)
+        if prompt.tokens is not None:
+            self._check_context(plan, prompt.tokens)
+        return PreparedChat(plan, spec, prompt)
 
     @staticmethod
     def _check_context(plan: ChatPlan, prompt_tokens: int) -> None:
-        window = plan.model.runtime.info.context_window
+        window = plan.model.model.info.context_window
+        if window is None:
+            return
         if prompt_tokens >= window:
             raise ContextLengthExceeded(
                 f"This model's maximum context length is {window} tokens. However, your messages resulted "
@@ -96,36 +140,29 @@ class ChatService:
                 param=plan.max_tokens_param,
             )
 
-    def _start(self, prepared: PreparedChat) -> JobStream[Event]:
-        """Admit (503 at once when the model's queue is full) and submit the generation."""
-        plan = prepared.plan
-        ticket = plan.model.worker.admit()
-        limit = plan.max_tokens if plan.max_tokens is not None else plan.model.default_max_tokens
-        job = GenerationJob(
-            prepared.prompt,
-            plan.sampling,
-            limit,
-            plan.stop,
-            plan.n,
-            plan.top_logprobs,
-            prepared.audio_tokens,
-            plan.grammar,
-        )
-        events = plan.model.worker.submit(functools.partial(self._charged, plan, job), ticket)
-        events.watch(self._observer(prepared))
-        return events
+    def _reserve(self, speech: SpeechPlan | None) -> Ticket | None:
+        """A place in our voice's queue for a spoken answer (none for text, or a model that speaks)."""
+        if speech is None or speech.voice is None:
+            return None
+        return self._speaker.reserve(speech.voice)
 
-    def _charged(self, plan: ChatPlan, job: GenerationJob, cancelled: threading.Event) -> Iterator[Event]:
-        """The generation, on the model's worker. What it used is charged when it ends, however it ends:
-        a stream cut short is charged the prompt and every token generated until then."""
-        tally = Tally()
-        try:
-            yield from generate(plan.model.runtime, job, cancelled, tally)
-        finally:
-            self._charge(plan, tally.report())
+    def _start(self, prepared: PreparedChat) -> EventStream:
+        """Admit (503 at once when the model's queue is full) and start the generation."""
+        events = prepared.plan.model.model.generate(prepared.prompt, prepared.spec)
+        return _Observed(events, self._observer(prepared.plan.model.id))
+
+    def _observer(self, model: str) -> Callable[[Event], None]:
+        """Records the time to first token."""
+
+        def observe(event: Event) -> None:
+            if isinstance(event, TextDelta | ToolCallStart):
+                self._telemetry.first_token(model)
+
+        return observe
 
     def _charge(self, plan: ChatPlan, used: UsageReport) -> None:
-        """The tokens used, into the metrics, the client's rate limit and its usage record."""
+        """What a generation used, when it ends however it ends (the model calls it: GenerationSpec's
+        `on_usage`), into the metrics, the client's rate limit and its usage record."""
         self._telemetry.count_tokens(
             plan.model.id, used.prompt_tokens, used.completion_tokens, used.cached_tokens
         )
@@ -138,72 +175,98 @@ class ChatService:
         """A spoken answer's audio tokens (as its `usage` counts them) into its usage record."""
         record("completions", plan.model_name, spoken_usage(audio_tokens(seconds), seconds))
 
-    def _observer(self, prepared: PreparedChat) -> Callable[[Event], None]:
-        """Records the time to first token."""
-        model = prepared.plan.model.id
-        waiting = True
-
-        def observe(event: Event) -> None:
-            nonlocal waiting
-            if waiting and isinstance(event, TextDelta):
-                waiting = False
-                self._telemetry.first_token.labels(model).observe(time.monotonic() - prepared.received)
-
-        return observe
-
     def _builder(self, plan: ChatPlan) -> ResponseBuilder:
-        fingerprint = plan.model.runtime.info.fingerprint
+        fingerprint = plan.model.model.info.fingerprint
         return ResponseBuilder(plan.model_name, fingerprint, include_usage=plan.include_usage)
 
     async def complete(self, prepared: PreparedChat) -> ChatCompletion:
+        plan = prepared.plan
+        voice = self._reserve(plan.speech)
+        try:
+            return await self._complete(prepared, voice)
+        finally:
+            if voice is not None:
+                voice.release()
+
+    async def _complete(self, prepared: PreparedChat, voice: Ticket | None) -> ChatCompletion:
         plan = prepared.plan
         events = self._start(prepared)
         with_logprobs = plan.top_logprobs is not None
         choices = [ChoiceResult(logprobs=[] if with_logprobs else None) for _ in range(plan.n)]
         usage: UsageReport | None = None
-        async for event in events:
-            if isinstance(event, TextDelta):
-                choice = choices[event.index]
-                choice.text += event.text
-                if choice.logprobs is not None and event.logprobs is not None:
-                    choice.logprobs.extend(event.logprobs)
-            elif isinstance(event, Finished):
-                choices[event.index].finish_reason = event.reason
-            else:
-                usage = event
+        spoken: list[AudioDelta] = []  # a model that speaks: its own audio
+        try:
+            async for event in events:
+                if isinstance(event, UsageReport):
+                    usage = event
+                elif isinstance(event, AudioDelta):
+                    spoken.append(event)
+                else:
+                    _accumulate(choices[event.index], event)
+        finally:
+            events.cancel()
         if usage is None:
             raise ModelFailure("The generation ended without a result.")
-        if plan.tools is not None:
-            for choice in choices:
-                choice.tool_calls = parse_calls(choice.text)
-                if choice.tool_calls:
-                    choice.finish_reason = "tool_calls"
-        if plan.speech is not None and not choices[0].tool_calls:  # a turn that calls tools is not spoken
-            charge = functools.partial(self._charge_spoken, plan, record_usage)  # on the voice's worker
-            choices[0].audio = await self._speaker.speak(
-                plan.speech, choices[0].text, prepared.received, charge
-            )
+        speech = plan.speech
+        if speech is not None and not choices[0].tool_calls:  # a turn that calls tools is not spoken
+            if speech.voice is None:
+                choices[0].audio = await self._speaker.adopt(speech, spoken)
+            elif voice is not None:
+                charge = functools.partial(self._charge_spoken, plan, record_usage)  # on the voice's worker
+                choices[0].audio = await self._speaker.speak(
+                    speech, speech.voice, choices[0].text, voice, charge
+                )
         return self._builder(plan).completion(choices, usage)
 
-    def stream(self, prepared: PreparedChat) -> AsyncIterator[ChatCompletionChunk]:
-        """Admits and submits now (errors raise here, before streaming); chunks come as generated."""
-        events = self._start(prepared)
+    async def stream(self, prepared: PreparedChat) -> AsyncIterator[ChatCompletionChunk]:
+        """Admits and starts now; returns once the model has started (an upstream's answer headers), so
+        errors raise here, before streaming. Chunks come as generated. A spoken answer reserves its place
+        in the voice's queue first: a full queue is a 503 here, not an error in the middle of the stream."""
+        speech = prepared.plan.speech
+        voice = self._reserve(speech)
+        try:
+            events = self._start(prepared)
+        except BaseException:
+            if voice is not None:
+                voice.release()
+            raise
+        try:
+            await events.ready()
+        except BaseException:
+            events.cancel()
+            if voice is not None:
+                voice.release()
+            raise
         builder = self._builder(prepared.plan)
         chunks: AsyncIterator[ChatCompletionChunk]
-        if prepared.plan.speech is not None:
-            chunks = spoken_chunks(
-                prepared.plan.speech,
-                events,
-                builder,
-                self._speaker,
-                received=prepared.received,
-                charge=functools.partial(self._charge_spoken, prepared.plan, usage_recorder()),
-            )
-        elif prepared.plan.tools is not None:
-            chunks = tool_chunks(prepared.plan, events, builder)
+        if speech is not None:
+            charge = functools.partial(self._charge_spoken, prepared.plan, usage_recorder())
+            chunks = spoken_chunks(speech, events, builder, self._speaker, reserved=voice, charge=charge)
         else:
             chunks = text_chunks(prepared.plan, events, builder)
         # A stream that is dropped unread (its client left before the first chunk) never runs its
-        # `finally`: cancel the generation when the stream object goes away.
-        weakref.finalize(chunks, events.cancel)
+        # `finally`: cancel the generation and free the voice when the stream object goes away.
+        weakref.finalize(chunks, _dropped, events, voice)
         return chunks
+
+
+def _accumulate(
+    choice: ChoiceResult, event: TextDelta | ToolCallStart | ToolCallArguments | Finished
+) -> None:
+    if isinstance(event, TextDelta):
+        choice.text += event.text
+        if choice.logprobs is not None and event.logprobs is not None:
+            choice.logprobs.extend(event.logprobs)
+    elif isinstance(event, ToolCallStart):
+        choice.tool_calls.append(ToolCall(event.id, event.name, ""))
+    elif isinstance(event, ToolCallArguments):
+        call = choice.tool_calls[event.call]
+        choice.tool_calls[event.call] = dataclasses.replace(call, arguments=call.arguments + event.fragment)
+    else:
+        choice.finish_reason = event.reason
+
+
+def _dropped(events: EventStream, voice: Ticket | None) -> None:
+    events.cancel()
+    if voice is not None:
+        voice.release()

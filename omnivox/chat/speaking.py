@@ -24,7 +24,10 @@ from omnivox.audio.pcm import Audio
 from omnivox.chat.messages import AudioRef
 from omnivox.chat.plan import SpeechPlan
 from omnivox.errors import InvalidRequest
+from omnivox.runtimes.events import AudioDelta
 from omnivox.runtimes.synthesis import SpeechSynthesizer
+from omnivox.runtimes.worker import Ticket
+from omnivox.serving.catalog import ServedVoice
 from omnivox.storage.audio_store import AudioStore, StoredAudio
 from omnivox.synthesis.segmenter import Segmenter, spoken
 from omnivox.synthesis.service import pieces_of, speak
@@ -38,6 +41,13 @@ class SpokenAnswer:
     data: bytes  # the whole answer in the requested format
     expires_at: int
     seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class SpokenStart:
+    """Streaming: the answer's audio id, before any audio."""
+
+    id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +86,6 @@ class Speaker:
         self._expiry = expiry_seconds
         self._telemetry = telemetry or Telemetry()
 
-    def _first_audio(self, received: float) -> None:
-        self._telemetry.first_audio.labels("chat").observe(time.monotonic() - received)
-
     @staticmethod
     def new_id() -> str:
         return f"audio_{secrets.token_hex(12)}"
@@ -96,18 +103,24 @@ class Speaker:
             recalled[ref.id] = stored.transcript
         return recalled
 
+    @staticmethod
+    def reserve(voice: ServedVoice) -> Ticket:
+        """A place in the voice's queue for one answer, taken before the response starts: a full queue is
+        a 503 then, not an error in the middle of a stream."""
+        return voice.worker.admit()
+
     async def speak(
         self,
         speech: SpeechPlan,
+        voice: ServedVoice,
         text: str,
-        received: float,
+        reserved: Ticket,
         charge: Callable[[float], None] | None = None,
     ) -> SpokenAnswer:
-        """The whole answer, spoken, encoded and stored (`received`: when the request came, for
-        the time to first audio). The seconds spoken are `charge`d on the voice's worker as soon as they
-        are, so also when the client has left meanwhile."""
+        """The whole answer, spoken, encoded and stored (`reserved`: its place in the voice's queue,
+        released when done). The seconds spoken are `charge`d on the voice's worker as soon as they are,
+        so also when the client has left meanwhile."""
         pieces = pieces_of(text)
-        voice = speech.voice
 
         def synthesize() -> tuple[bytes, float]:
             audio = _joined(list(speak(voice.runtime, pieces, 1.0)))
@@ -115,40 +128,83 @@ class Speaker:
                 charge(audio.duration)
             return encode(audio, speech.format), audio.duration
 
-        data, seconds = await voice.worker.run(synthesize, voice.worker.admit())
-        self._first_audio(received)
+        data, seconds = await voice.worker.run(synthesize, reserved)
+        self._telemetry.first_audio("chat")
         self._telemetry.spoke(seconds)
         answer = SpokenAnswer(self.new_id(), " ".join(pieces), data, self.expires_at(), seconds)
         await self.keep(answer, speech.format)
         return answer
+
+    async def adopt(self, speech: SpeechPlan, pieces: list[AudioDelta]) -> SpokenAnswer:
+        """A model that speaks: its whole spoken answer, encoded and stored like one of ours."""
+        audio = _joined([p.audio for p in pieces])
+        data = await anyio.to_thread.run_sync(encode, audio, speech.format)
+        if pieces:
+            self._telemetry.first_audio("chat")
+        self._telemetry.spoke(audio.duration)
+        transcript = "".join(p.transcript for p in pieces)
+        answer = SpokenAnswer(self.new_id(), transcript, data, self.expires_at(), audio.duration)
+        await self.keep(answer, speech.format)
+        return answer
+
+    async def relay(
+        self, pieces: AsyncIterator[AudioDelta]
+    ) -> AsyncIterator[SpokenStart | SpokenText | SpokenAudio | SpokenAnswer]:
+        """A model that speaks, streamed: the same items as `stream`, from the model's own audio."""
+        answer_id, expires_at = self.new_id(), self.expires_at()
+        transcript: list[str] = []
+        pcm: list[bytes] = []
+        seconds = 0.0
+        yield SpokenStart(answer_id)
+        async for piece in pieces:
+            if piece.transcript:
+                transcript.append(piece.transcript)
+                yield SpokenText(piece.transcript)
+            self._telemetry.first_audio("chat")
+            self._telemetry.spoke(piece.audio.duration)
+            pcm.append(pcm16(piece.audio))
+            seconds += piece.audio.duration
+            yield SpokenAudio(pcm[-1], piece.audio.duration)
+        answer = SpokenAnswer(answer_id, "".join(transcript), b"".join(pcm), expires_at, seconds)
+        await self.keep(answer, "pcm16")
+        yield answer
 
     async def keep(self, answer: SpokenAnswer, fmt: str) -> None:
         stored = StoredAudio(answer.id, answer.transcript, fmt, answer.data, answer.expires_at)
         await anyio.to_thread.run_sync(self._store.put, stored)
 
     async def stream(
-        self, speech: SpeechPlan, texts: AsyncIterator[str], received: float
-    ) -> AsyncIterator[SpokenText | SpokenAudio]:
-        """Speak `texts` as they arrive; the text side runs ahead in a task of its own."""
+        self, voice: ServedVoice, texts: AsyncIterator[str], reserved: Ticket
+    ) -> AsyncIterator[SpokenStart | SpokenText | SpokenAudio | SpokenAnswer]:
+        """Speak `texts` as they arrive (the text side runs ahead in a task of its own): the audio id
+        first, then each piece's transcript and pcm16 audio, and last the whole answer, stored. The
+        Speaker owns the answer; `reserved` (its place in the voice's queue) is released at the end."""
         pieces: asyncio.Queue[str | None] = asyncio.Queue()
         cutting = asyncio.create_task(self._cut(texts, pieces))
-        voice = speech.voice
-        first = first_audio = True
+        answer_id, expires_at = self.new_id(), self.expires_at()
+        transcript: list[str] = []
+        pcm: list[bytes] = []
+        seconds = 0.0
         try:
+            yield SpokenStart(answer_id)
             while (piece := await pieces.get()) is not None:
-                yield SpokenText(piece if first else " " + piece)
-                first = False
+                text = piece if not transcript else " " + piece
+                transcript.append(text)
+                yield SpokenText(text)
                 job = functools.partial(_speak_piece, voice.runtime, piece)
-                spoken = voice.worker.submit(job, voice.worker.admit())
-                async for audio in spoken:
-                    if first_audio:
-                        self._first_audio(received)
-                        first_audio = False
+                async for audio in voice.worker.submit(job, Ticket.covered()):
+                    self._telemetry.first_audio("chat")
                     self._telemetry.spoke(audio.duration)
-                    yield SpokenAudio(pcm16(audio), audio.duration)
+                    pcm.append(pcm16(audio))
+                    seconds += audio.duration
+                    yield SpokenAudio(pcm[-1], audio.duration)
             await cutting  # raises what the text side raised
+            answer = SpokenAnswer(answer_id, "".join(transcript), b"".join(pcm), expires_at, seconds)
+            await self.keep(answer, "pcm16")
+            yield answer
         finally:
             cutting.cancel()
+            reserved.release()
 
     @staticmethod
     async def _cut(texts: AsyncIterator[str], pieces: asyncio.Queue[str | None]) -> None:

@@ -42,6 +42,12 @@ class Ticket:
                 self._held = False
                 self._release()
 
+    @staticmethod
+    def covered() -> Ticket:
+        """A ticket for work a held reservation already counts (the pieces of one spoken answer):
+        releasing it releases nothing."""
+        return Ticket(lambda: None)
+
 
 class JobStream(Generic[T]):
     """A submitted job's items as an async iterator. Closing or cancelling it stops the job."""
@@ -92,6 +98,9 @@ class JobStream(Generic[T]):
                     return
         finally:
             self.cancelled.set()
+
+    async def ready(self) -> None:
+        """A local job has nothing to wait for: it fails, if at all, in its items."""
 
     def cancel(self) -> None:
         self.cancelled.set()

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from omnivox.runtimes.base import Logits
+from omnivox.tokens import Logits
 
 #: Candidates examined before falling back to a full sort for top_p (a partial sort is much cheaper).
 _NUCLEUS_CANDIDATES = 128

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import math
 import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
@@ -18,9 +17,9 @@ from omnivox.config import OPENAI_TTS_ALIASES
 from omnivox.context import record_usage
 from omnivox.errors import InvalidRequest, ModelNotFound
 from omnivox.protocol.speech import SpeechAudioDelta, SpeechAudioDone, SpeechRequest, SpeechUsage
-from omnivox.runtimes.catalog import ModelCatalog, ServedVoice
 from omnivox.runtimes.synthesis import SpeechSynthesizer
 from omnivox.runtimes.worker import JobStream
+from omnivox.serving.catalog import ModelCatalog, ServedVoice
 from omnivox.synthesis.segmenter import Segmenter, spoken
 from omnivox.telemetry import Telemetry
 from omnivox.usage.counts import Usage, milliseconds
@@ -62,7 +61,6 @@ class PreparedSpeech:
     request: SpeechRequest
     voice: ServedVoice
     pieces: tuple[str, ...]
-    received: float  # time.monotonic() at preparation: time to first audio counts from here
 
 
 class SpeechService:
@@ -71,7 +69,6 @@ class SpeechService:
         self._telemetry = telemetry or Telemetry()
 
     def prepare(self, request: SpeechRequest) -> PreparedSpeech:
-        received = time.monotonic()
         if request.model not in OPENAI_TTS_ALIASES:
             raise ModelNotFound(
                 f"The model `{request.model}` does not exist; text-to-speech models: "
@@ -82,7 +79,7 @@ class SpeechService:
             raise InvalidRequest("The input holds only whitespace: there is nothing to speak.", param="input")
         voice = self._catalog.resolve_voice(request.voice, param="voice")
         pieces = tuple(pieces_of(request.input)) or (request.input.strip(),)
-        return PreparedSpeech(request, voice, pieces, received)
+        return PreparedSpeech(request, voice, pieces)
 
     def _encoded(self, prepared: PreparedSpeech, cancelled: threading.Event) -> Iterator[bytes | float]:
         """On the voice's worker: encoded bytes as they are ready, then the seconds spoken. The request is
@@ -109,13 +106,10 @@ class SpeechService:
         """Admit (503 at once when the voice is busy) and start; record first audio and seconds spoken."""
         worker = prepared.voice.worker
         items = worker.submit(lambda cancelled: self._encoded(prepared, cancelled), worker.admit())
-        waiting = True
 
         def observe(item: bytes | float) -> None:
-            nonlocal waiting
-            if waiting and isinstance(item, bytes):
-                waiting = False
-                self._telemetry.first_audio.labels("speech").observe(time.monotonic() - prepared.received)
+            if isinstance(item, bytes):
+                self._telemetry.first_audio("speech")
             elif isinstance(item, float):
                 self._telemetry.spoke(item)
 

@@ -6,12 +6,13 @@ import asyncio
 import gc
 from pathlib import Path
 
+from omnivox.backends.logits.model import LogitsChatModel
 from omnivox.chat.service import ChatService
 from omnivox.chat.speaking import Speaker
 from omnivox.config import OPENAI_CHAT_ALIASES
 from omnivox.protocol.chat import ChatCompletionRequest
-from omnivox.runtimes.catalog import ModelCatalog, ServedModel
 from omnivox.runtimes.worker import ModelWorker
+from omnivox.serving.catalog import ModelCatalog, ServedModel
 from omnivox.storage.audio_store import SQLiteAudioStore
 from tests.support.fakes import FakeLanguageModel
 
@@ -19,7 +20,7 @@ from tests.support.fakes import FakeLanguageModel
 def test_a_dropped_stream_cancels_its_generation() -> None:
     fake = FakeLanguageModel(lambda _: "z" * 10_000, delay=0.002)
     worker = ModelWorker("fake", 4)
-    catalog = ModelCatalog([ServedModel("fake", fake, worker, aliases=OPENAI_CHAT_ALIASES)])
+    catalog = ModelCatalog([ServedModel("fake", LogitsChatModel(fake, worker), aliases=OPENAI_CHAT_ALIASES)])
     store = SQLiteAudioStore(Path(":memory:"))
     service = ChatService(catalog, Speaker(store, 60))
     request = ChatCompletionRequest.model_validate(
@@ -28,7 +29,7 @@ def test_a_dropped_stream_cancels_its_generation() -> None:
 
     async def drop() -> int:
         prepared = await service.prepare(request)
-        service.stream(prepared)  # created and dropped, never iterated
+        await service.stream(prepared)  # created and dropped, never iterated
         gc.collect()
         await asyncio.sleep(0.5)
         first = fake.appends

@@ -15,7 +15,7 @@ from tests.support.fakes import VOCAB, FakeLanguageModel
 from tests.support.openapi import validate
 from tests.support.sse import read_events
 
-pytestmark = pytest.mark.sdk
+pytestmark = [pytest.mark.sdk, pytest.mark.usefixtures("through_upstream")]
 USER = [{"role": "user", "content": "hi"}]
 
 

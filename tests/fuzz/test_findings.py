@@ -19,11 +19,12 @@ from typing import Any
 import httpx
 import pytest
 
-from omnivox.chat.structured import MAX_REPETITIONS, schema_grammar
+from omnivox.backends.logits.structured import MAX_REPETITIONS, schema_grammar
 from omnivox.errors import InvalidRequest
 from omnivox.runtimes.speech import Segment
 from omnivox.transcription import formats
 from tests.conftest import FAKE_ID, serve_fake
+from tests.support.fakes import FakeLanguageModel
 from tests.support.openapi import validate
 
 pytestmark = pytest.mark.fuzz
@@ -57,7 +58,8 @@ def test_huge_or_odd_counts_are_refused(schema: dict[str, Any]) -> None:
 
 @pytest.fixture(scope="module")
 def url() -> Iterator[str]:
-    with serve_fake() as (base, _):
+    # a model that claims grammars: the request reaches the schema compiler, which refuses it
+    with serve_fake(FakeLanguageModel(grammars=True)) as (base, _):
         yield base
 
 
@@ -79,7 +81,7 @@ def test_a_huge_count_is_a_400_not_a_500(url: str, where: str) -> None:
 @pytest.mark.model
 def test_counts_up_to_the_bound_make_grammars_llama_cpp_parses() -> None:
     from omnivox.config import LanguageModelSettings
-    from omnivox.runtimes.registry import load_language_model
+    from omnivox.serving.registry import load_llama_cpp
 
     bound = {**STRING, "maxLength": MAX_REPETITIONS}
     schema = {
@@ -90,7 +92,7 @@ def test_counts_up_to_the_bound_make_grammars_llama_cpp_parses() -> None:
             **{f"p{i}": bound for i in range(20)},
         },
     }
-    model = load_language_model(LanguageModelSettings(id="smollm2", context_window=512))
+    model = load_llama_cpp(LanguageModelSettings(id="smollm2", context_window=512))
     try:
         model.constrain(schema_grammar(schema, param=PARAM)).close()
     finally:

@@ -34,16 +34,23 @@ SPOKEN = "Hello there. The quick brown fox jumps over the lazy dog, and then it 
 ASK = [{"role": "user", "content": "Tell me about the fox."}]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["local", "upstream"])
 def served(
+    request: pytest.FixtureRequest,
     tiny_whisper: SpeechRecognizer,
     voices: dict[str, SpeechSynthesizer],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[str, FakeLanguageModel]]:
+    """The fake served directly, and behind an omnivox whose text stage is upstream: omnivox speaks the
+    upstream's text with its own voices."""
     store = tmp_path_factory.mktemp("store") / "audio.sqlite3"
     synthesis = {"store": str(store), "voices": [{"id": v, "source": v} for v in voices]}
     with serve_fake(
-        FakeLanguageModel(lambda _: ANSWER), speech=[tiny_whisper], voices=voices, synthesis=synthesis
+        FakeLanguageModel(lambda _: ANSWER),
+        speech=[tiny_whisper],
+        voices=voices,
+        synthesis=synthesis,
+        upstream=request.param == "upstream",
     ) as running:
         yield running
 
@@ -253,3 +260,25 @@ def test_voices_differ_and_custom_voice_ids_work(url: str) -> None:
         },
     )
     assert unknown.status_code == 400 and unknown.json()["error"]["param"] == "audio.voice"
+
+
+def test_a_full_voice_queue_is_a_503_before_the_stream(voices: dict[str, SpeechSynthesizer]) -> None:
+    """The voice is reserved before the status line: a second spoken answer while the voice's one place
+    is held is refused at once, not cut off by an error event after a 200."""
+    slow = FakeLanguageModel(lambda _: "Hello there. " * 40, delay=0.02)
+    body = {
+        "model": "gpt-4o-audio-preview",
+        "messages": ASK,
+        "modalities": ["text", "audio"],
+        "audio": {"voice": "slt", "format": "pcm16"},
+        "stream": True,
+    }
+    with (
+        serve_fake(slow, voices={"slt": voices["slt"]}, voice_pending=1) as (url, _),
+        httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=60) as first,
+    ):
+        assert first.status_code == 200
+        second = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=60)
+        assert second.status_code == 503, second.text
+        assert second.json()["error"]["code"] == "server_overloaded"
+        assert b"data: [DONE]" in b"".join(first.iter_bytes())  # the first answer is whole

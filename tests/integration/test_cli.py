@@ -190,7 +190,7 @@ void * ggml_backend_init(void) { __builtin_trap(); return 0; }
 
 
 def test_a_model_whose_native_code_crashes_stops_serve_with_exit_1_naming_it(tmp_path: Path) -> None:
-    from omnivox.runtimes.llama_library import library_dir
+    from omnivox.backends.llama_cpp.library import library_dir
 
     libraries = tmp_path / "lib"
     shutil.copytree(library_dir(), libraries)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from omnivox.runtimes.llama_library import library_dir, load_backends, variants_in
+from omnivox.backends.llama_cpp.library import library_dir, load_backends, variants_in
 
 #: AMX mnemonics as objdump writes them (tile configuration, loads, stores, dot products).
 AMX = re.compile(

@@ -22,7 +22,7 @@ import pytest
 from omnivox.api.app import create_app
 from omnivox.config import EMBEDDED_CHAT_MODEL, LanguageModelSettings, load_settings
 from omnivox.errors import ModelLoadError
-from omnivox.runtimes.registry import load_language_model, resolve_source
+from omnivox.serving.registry import load_llama_cpp, resolve_source
 from tests.support.server import live_server
 
 pytestmark = pytest.mark.model
@@ -147,7 +147,7 @@ def test_least_recently_used_states_are_evicted(tmp_path: Path) -> None:
 
 
 def test_kv_estimate_logged_and_window_that_does_not_fit_refused(caplog: pytest.LogCaptureFixture) -> None:
-    from omnivox.runtimes.llama_cpp import LlamaCppModel
+    from omnivox.backends.llama_cpp.model import LlamaCppModel
 
     path = resolve_source(f"embedded:{EMBEDDED_CHAT_MODEL}")
     with caplog.at_level(logging.INFO, logger="omnivox.llama_cpp"):
@@ -164,11 +164,11 @@ def test_kv_estimate_logged_and_window_that_does_not_fit_refused(caplog: pytest.
     assert "only 512 MiB is available" in message
     # through the settings: a prompt cache no machine has makes the load fail, before any allocation
     with pytest.raises(ModelLoadError, match="prompt_cache_mib reserves"):
-        load_language_model(LanguageModelSettings(context_window=1024, prompt_cache_mib=1 << 30))
+        load_llama_cpp(LanguageModelSettings(context_window=1024, prompt_cache_mib=1 << 30))
 
 
 def test_rope_options_reach_llama_cpp_and_overflow_is_warned(caplog: pytest.LogCaptureFixture) -> None:
-    from omnivox.runtimes.llama_cpp import LlamaCppModel, RopeOptions
+    from omnivox.backends.llama_cpp.model import LlamaCppModel, RopeOptions
 
     path = resolve_source(f"embedded:{EMBEDDED_CHAT_MODEL}")
     with caplog.at_level(logging.DEBUG, logger="omnivox.llama_cpp"):
@@ -211,8 +211,8 @@ def test_a_prompt_of_more_than_100000_tokens_is_answered(tmp_path: Path) -> None
 def test_a_client_leaving_interrupts_a_long_prompt_evaluation() -> None:
     """Cancellation lands inside a llama_decode call (llama.cpp's abort callback), not only between
     calls: a 512-token call takes seconds here; the runtime is whole afterwards."""
-    from omnivox.runtimes.base import EvaluationCancelled
-    from omnivox.runtimes.llama_cpp import LlamaCppModel
+    from omnivox.backends.llama_cpp.model import LlamaCppModel
+    from omnivox.runtimes.language_model import EvaluationCancelled
 
     model = LlamaCppModel(resolve_source(f"embedded:{EMBEDDED_CHAT_MODEL}"), context_window=8192)
     try:

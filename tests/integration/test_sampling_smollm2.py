@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from omnivox.api.app import create_app
-from omnivox.chat.prompt import PromptBuilder
+from omnivox.backends.llama_cpp.model import LlamaCppModel
+from omnivox.backends.logits.prompt import PromptBuilder
 from omnivox.config import EMBEDDED_CHAT_MODEL, load_settings
-from omnivox.runtimes.llama_cpp import LlamaCppModel
-from omnivox.runtimes.registry import resolve_source
 from omnivox.sampling.sampler import Sampler, SamplingParams, log_softmax
+from omnivox.serving.registry import resolve_source
 from tests.support.chat import completion
 from tests.support.server import live_server
 

@@ -15,7 +15,7 @@ import pytest
 
 from omnivox.api.app import create_app
 from omnivox.config import EMBEDDED_CHAT_MODEL, load_settings
-from omnivox.runtimes.registry import resolve_source
+from omnivox.serving.registry import resolve_source
 from tests.support.openapi import validate
 from tests.support.server import live_server
 from tests.support.sse import read_events
@@ -199,7 +199,7 @@ def test_models_state_the_context_window(url: str) -> None:
 
 
 def test_gguf_metadata_template_and_kv_reuse() -> None:
-    from omnivox.runtimes.llama_cpp import LlamaCppModel
+    from omnivox.backends.llama_cpp.model import LlamaCppModel
 
     model = LlamaCppModel(resolve_source(f"embedded:{EMBEDDED_CHAT_MODEL}"), context_window=256)
     try:

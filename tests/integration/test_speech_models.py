@@ -12,9 +12,9 @@ from omnivox.audio.decode import AudioLimits, decode
 from omnivox.audio.pcm import Audio
 from omnivox.config import SpeechModelSettings
 from omnivox.errors import ModelLoadError
-from omnivox.runtimes import registry
-from omnivox.runtimes.registry import load_speech_model, resolve_speech_source
 from omnivox.runtimes.speech import SpeechRecognizer
+from omnivox.serving import registry
+from omnivox.serving.registry import load_speech_model, resolve_speech_source
 from tests.support.wer import wer
 
 pytestmark = pytest.mark.model
@@ -60,7 +60,7 @@ def test_whisper_base_is_joined_once_and_checked(tmp_path: Path, monkeypatch: py
 
 def test_any_piper_voice_by_path(tmp_path: Path, tiny_whisper: SpeechRecognizer) -> None:
     from omnivox.config import VoiceSettings
-    from omnivox.runtimes.registry import EMBEDDED_VOICES, load_voice
+    from omnivox.serving.registry import EMBEDDED_VOICES, load_voice
 
     model = EMBEDDED_VOICES["en_US-joe-medium"]()
     for source in (model, model.with_name(model.name + ".json")):

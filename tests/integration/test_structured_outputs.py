@@ -172,7 +172,7 @@ def test_logprobs_under_a_grammar_describe_the_constrained_choice(url: str) -> N
 
 
 def test_grammars_are_cached_per_schema() -> None:
-    from omnivox.chat.structured import _grammar, schema_grammar
+    from omnivox.backends.logits.structured import _grammar, schema_grammar
 
     _grammar.cache_clear()
     schema_grammar(SCHEMAS["mixed"], param="p")

@@ -13,9 +13,9 @@ import openai
 import pytest
 
 from omnivox.audio.decode import AudioLimits, decode
-from omnivox.runtimes.registry import resolve_speech_source
+from omnivox.backends.whisper import WhisperRecognizer
 from omnivox.runtimes.speech import SpeechRecognizer
-from omnivox.runtimes.whisper import WhisperRecognizer
+from omnivox.serving.registry import resolve_speech_source
 from tests.conftest import serve_fake
 from tests.support.audio import encode
 from tests.support.openapi import validate

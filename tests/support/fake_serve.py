@@ -13,9 +13,10 @@ from pathlib import Path
 import uvicorn
 
 from omnivox.api.app import create_app
+from omnivox.backends.logits.model import LogitsChatModel
 from omnivox.config import OPENAI_CHAT_ALIASES, LanguageModelSettings, Settings
-from omnivox.runtimes.catalog import ModelCatalog, ServedModel
 from omnivox.runtimes.worker import ModelWorker
+from omnivox.serving.catalog import ModelCatalog, ServedModel
 from tests.support.usage import CountingModel
 
 FAKE_ID = "fake-chat"
@@ -24,7 +25,9 @@ FAKE_ID = "fake-chat"
 def main() -> None:
     port, folder, key = int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
     fake = CountingModel(lambda _prompt: "z" * 1_000_000, delay=0.002)
-    catalog = ModelCatalog([ServedModel(FAKE_ID, fake, ModelWorker(FAKE_ID, 8), aliases=OPENAI_CHAT_ALIASES)])
+    catalog = ModelCatalog(
+        [ServedModel(FAKE_ID, LogitsChatModel(fake, ModelWorker(FAKE_ID, 8)), aliases=OPENAI_CHAT_ALIASES)]
+    )
     settings = Settings(
         models=[LanguageModelSettings(id=FAKE_ID)],
         api_keys=[key],

@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from omnivox.runtimes.base import Evaluation, Logits, ModelInfo
+from omnivox.runtimes.language_model import Evaluation, ModelInfo
+from omnivox.tokens import Logits, TokenConstraint
 
 EOS, IM_START, IM_END = 256, 257, 258
 SPECIALS = {"<eos>": EOS, "<|im_start|>": IM_START, "<|im_end|>": IM_END}
@@ -42,6 +43,7 @@ class FakeLanguageModel:
         delay: float = 0.0,
         fail_after: int | None = None,
         chat_template: str = CHATML,
+        grammars: bool = False,
     ) -> None:
         self._script = script
         self._confidence = confidence
@@ -57,6 +59,7 @@ class FakeLanguageModel:
             add_bos=False,
             fingerprint="fp_fake",
             created=1_700_000_000,
+            grammars=grammars,  # claims grammar support: requests are checked, `constrain` is not there
         )
         self._sequence: list[int] = []
         self._target: bytes = b""
@@ -116,6 +119,9 @@ class FakeLanguageModel:
             raise RuntimeError("fake runtime failure")
         self._sequence.append(token)
         return self._logits()
+
+    def constrain(self, grammar: str) -> TokenConstraint:
+        raise NotImplementedError("the fake language model has no grammar engine")
 
     def close(self) -> None:
         pass

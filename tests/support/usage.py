@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from omnivox.runtimes.base import Evaluation
+from omnivox.runtimes.language_model import Evaluation
 from tests.support.fakes import FakeLanguageModel
 from tests.support.openapi import validate
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from omnivox.runtimes.memory import (
+from omnivox.backends.llama_cpp.memory import (
     MIB,
     ContextMemory,
     _cgroup_headroom,

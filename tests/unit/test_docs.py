@@ -12,6 +12,7 @@ from omnivox.config import (
     Settings,
     SpeechModelSettings,
     SynthesisSettings,
+    UpstreamModelSettings,
     VoiceSettings,
 )
 from omnivox.usage.settings import ModelPrice, UsageSettings
@@ -22,6 +23,7 @@ DOC = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_t
 FIELDS = [
     *Settings.model_fields,
     *LanguageModelSettings.model_fields,
+    *UpstreamModelSettings.model_fields,
     *SpeechModelSettings.model_fields,
     *AudioSettings.model_fields,
     *RateLimitSettings.model_fields,

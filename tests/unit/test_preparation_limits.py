@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 
+from omnivox.backends.logits import structured
+from omnivox.backends.logits.structured import schema_grammar
 from omnivox.chat.limits import check_counts, check_values
-from omnivox.chat.structured import schema_grammar
+from omnivox.chat.structured import measure_schema
 from omnivox.config import RequestLimits
 from omnivox.errors import InvalidRequest
 
@@ -18,13 +20,12 @@ SMALL = RequestLimits(
     max_schema_properties=4,
     max_schema_enum_values=5,
     max_schema_depth=3,
-    max_grammar_bytes=2048,
 )
 
 
 def _refused(schema: dict[str, Any], limits: RequestLimits = SMALL) -> str:
     with pytest.raises(InvalidRequest) as caught:
-        schema_grammar(schema, param="response_format.json_schema.schema", limits=limits)
+        measure_schema(schema, limits, "response_format.json_schema.schema")
     assert caught.value.param == "response_format.json_schema.schema"
     return str(caught.value)
 
@@ -40,14 +41,14 @@ def test_properties_are_counted_across_the_whole_schema_including_definitions() 
     }
     larger = schema | {"properties": {**schema["properties"], "x": {"type": "string"}}}
     assert "5 object properties; at most 4" in _refused(larger)
-    assert schema_grammar(schema, param="p", limits=SMALL)  # 2 + 2 properties: at the limit
+    measure_schema(schema, SMALL, "p")  # 2 + 2 properties: at the limit
 
 
 def test_enum_values_of_every_enum_count_together() -> None:
     three = {"type": "string", "enum": ["a", "b", "c"]}
     message = _refused(_object(x=three, y=three))
     assert "6 enum values" in message and "at most 5" in message
-    assert schema_grammar(_object(x=three), param="p", limits=SMALL)
+    measure_schema(_object(x=three), SMALL, "p")
 
 
 def test_nesting_deeper_than_the_limit_is_refused() -> None:
@@ -60,10 +61,12 @@ def test_nesting_deeper_than_the_limit_is_refused() -> None:
     assert "4 levels of nesting" in _refused(items)
 
 
-def test_a_schema_whose_grammar_would_be_too_large_is_refused() -> None:
+def test_a_schema_whose_grammar_would_be_too_large_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     long_strings = _object(a={"type": "string", "maxLength": 900})
-    assert "grammar of" in _refused(long_strings)
     assert schema_grammar(long_strings, param="p")  # the default limit allows it
+    monkeypatch.setattr(structured, "MAX_GRAMMAR_BYTES", 2048)
+    with pytest.raises(InvalidRequest, match="grammar of"):
+        schema_grammar(long_strings | {"title": "another"}, param="p")
 
 
 def _param_refused(body: dict[str, Any]) -> str | None:

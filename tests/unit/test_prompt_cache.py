@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from omnivox.runtimes.prompt_cache import (
+from omnivox.backends.llama_cpp.prompt_cache import (
     ROWS,
     TILE,
     TILED,

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 
 from omnivox.audio.pcm import Audio
-from omnivox.runtimes.catalog import ModelCatalog, ServedModel, ServedSpeechModel, ServedVoice
-from omnivox.runtimes.selfcheck import SelfCheckFailed, check_catalog
+from omnivox.backends.logits.model import LogitsChatModel
 from omnivox.runtimes.speech import Recognition
 from omnivox.runtimes.worker import ModelWorker
+from omnivox.serving.catalog import ModelCatalog, ServedModel, ServedSpeechModel, ServedVoice
+from omnivox.serving.selfcheck import SelfCheckFailed, check_catalog
 from tests.fuzz.fakes import FakeRecognizer, FakeVoice
 from tests.support.fakes import FakeLanguageModel
 
@@ -33,7 +34,7 @@ class CountingRecognizer(FakeRecognizer):
 
 def _catalog(voice: FakeVoice, recognizer: FakeRecognizer | None = None) -> ModelCatalog:
     return ModelCatalog(
-        [ServedModel("chat", FakeLanguageModel(), ModelWorker("chat", 1))],
+        [ServedModel("chat", LogitsChatModel(FakeLanguageModel(), ModelWorker("chat", 1)))],
         [ServedSpeechModel("asr", recognizer or FakeRecognizer(), ModelWorker("asr", 1))],
         [ServedVoice("v1", voice, ModelWorker("v1", 1))],
     )

@@ -33,7 +33,7 @@ _EXAMPLE = {
             "`data: [DONE]` (a failure after the first event is one error event before it).",
             "content": {"text/event-stream": event_stream(ChatCompletionChunk, done=True)},
         },
-        **errors(400, 404, 413, 500, 503),
+        **errors(400, 404, 413, 500, 502, 503, 504),
     },
 )
 async def create_chat_completion(request: Request) -> Response:
@@ -44,7 +44,7 @@ async def create_chat_completion(request: Request) -> Response:
     request_body = parse_json(ChatCompletionRequest, raw, lambda plain: check_counts(plain, limits))
     prepared = await found.chat.prepare(request_body)
     if prepared.plan.stream:
-        return sse_response(found.chat.stream(prepared))
+        return sse_response(await found.chat.stream(prepared))
     try:
         completion = await unless_disconnected(request, found.chat.complete(prepared))
     except ClientGone:

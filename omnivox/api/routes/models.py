@@ -10,7 +10,7 @@ from omnivox.api.openapi import errors
 from omnivox.api.state import services
 from omnivox.errors import ModelNotFound
 from omnivox.protocol.models import ModelCard, ModelList
-from omnivox.runtimes.catalog import ModelCatalog
+from omnivox.serving.catalog import ModelCatalog
 
 router = APIRouter()
 
@@ -21,9 +21,9 @@ def _cards(catalog: ModelCatalog) -> list[ModelCard]:
     chat = [
         ModelCard(
             id=name,
-            created=model.runtime.info.created,
+            created=model.model.info.created,
             owned_by=OWNER,
-            context_window=model.runtime.info.context_window,
+            context_window=model.model.info.context_window,
         )
         for name, model in catalog.names()
     ]

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from omnivox.chat.events import Alternative, Event, Finished, TextDelta, TokenLogprob, UsageReport
 from omnivox.protocol.chat import FinishReason
-from omnivox.runtimes.base import EvaluationCancelled, LanguageModel, Logits
-from omnivox.sampling.constraint import TokenConstraint
+from omnivox.runtimes.events import Alternative, Event, Finished, TextDelta, TokenLogprob, UsageReport
+from omnivox.runtimes.language_model import EvaluationCancelled, LanguageModel
 from omnivox.sampling.sampler import Sampler, SamplingParams, log_sum_exp, top_indices
 from omnivox.sampling.text import StopFilter, Utf8Assembler
+from omnivox.tokens import Logits, TokenConstraint
 
 #: OpenAI's stand-in for the logprob of a token that is practically impossible (here: banned).
 UNLIKELY = -9999.0

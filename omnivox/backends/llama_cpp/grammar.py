@@ -7,7 +7,7 @@ import ctypes
 import llama_cpp as C
 import numpy as np
 
-from omnivox.runtimes.base import Logits
+from omnivox.tokens import Logits
 
 #: numpy twin of llama_token_data {int32 id; float logit; float p}, so the vocabulary is passed without a
 #: Python loop.

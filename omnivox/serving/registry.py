@@ -1,5 +1,5 @@
 """Chooses runtimes from configuration: backends by name, embedded weights by name. Adding a backend is
-one entry in `BACKENDS`, never an if/elif on model names."""
+one entry in `BACKENDS` (and its settings class in omnivox.config), never an if/elif on model names."""
 
 from __future__ import annotations
 
@@ -11,11 +11,18 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
-from omnivox.config import LanguageModelSettings, SpeechModelSettings, VoiceSettings
+from omnivox.config import (
+    LanguageModelSettings,
+    SpeechModelSettings,
+    UpstreamModelSettings,
+    VoiceSettings,
+)
 from omnivox.errors import ModelLoadError
-from omnivox.runtimes.base import LanguageModel
+from omnivox.runtimes.chat_model import ChatModel
+from omnivox.runtimes.language_model import LanguageModel
 from omnivox.runtimes.speech import SpeechRecognizer
 from omnivox.runtimes.synthesis import SpeechSynthesizer
+from omnivox.runtimes.worker import ModelWorker
 
 EMBEDDED_PREFIX = "embedded:"
 
@@ -72,8 +79,9 @@ def _template_text(value: str | None) -> str | None:
     return path.read_text(encoding="utf-8")
 
 
-def _load_llama_cpp(settings: LanguageModelSettings) -> LanguageModel:
-    from omnivox.runtimes.llama_cpp import LlamaCppModel, RopeOptions  # here: loads the native library
+def load_llama_cpp(settings: LanguageModelSettings) -> LanguageModel:
+    """The llama.cpp runtime of a model entry (logits only; `load_chat_model` serves it)."""
+    from omnivox.backends.llama_cpp.model import LlamaCppModel, RopeOptions  # here: loads the native library
 
     return LlamaCppModel(
         resolve_source(settings.source),
@@ -93,14 +101,36 @@ def _load_llama_cpp(settings: LanguageModelSettings) -> LanguageModel:
     )
 
 
-BACKENDS: Mapping[str, Callable[[LanguageModelSettings], LanguageModel]] = {
-    "llama.cpp": _load_llama_cpp,
+def _llama_cpp_chat(
+    settings: LanguageModelSettings | UpstreamModelSettings, worker: ModelWorker
+) -> ChatModel:
+    from omnivox.backends.logits.model import LogitsChatModel
+
+    if not isinstance(settings, LanguageModelSettings):
+        raise ModelLoadError(f"{settings.id!r}: llama.cpp settings expected")
+    return LogitsChatModel(load_llama_cpp(settings), worker)
+
+
+def _upstream_chat(settings: LanguageModelSettings | UpstreamModelSettings, worker: ModelWorker) -> ChatModel:
+    from omnivox.backends.upstream.model import UpstreamChatModel  # here: imports httpx
+
+    if not isinstance(settings, UpstreamModelSettings):
+        raise ModelLoadError(f"{settings.id!r}: upstream settings expected")
+    return UpstreamChatModel(settings, worker)
+
+
+#: Chat-model backends by the `backend` of a `[[models]]` entry; each takes its own settings class.
+BACKENDS: Mapping[str, Callable[[LanguageModelSettings | UpstreamModelSettings, ModelWorker], ChatModel]] = {
+    "llama.cpp": _llama_cpp_chat,
+    "openai": _upstream_chat,
 }
 
 
-def load_language_model(settings: LanguageModelSettings) -> LanguageModel:
+def load_chat_model(
+    settings: LanguageModelSettings | UpstreamModelSettings, worker: ModelWorker
+) -> ChatModel:
     factory = _pick(BACKENDS, settings.backend, f"backend for {settings.id!r}:")
-    return factory(settings)
+    return factory(settings, worker)
 
 
 # --- speech recognition ----------------------------------------------------------------------------
@@ -159,7 +189,7 @@ def resolve_speech_source(source: str, cache: Path) -> Path:
 
 
 def _load_whisper(settings: SpeechModelSettings, cache: Path) -> SpeechRecognizer:
-    from omnivox.runtimes.whisper import WhisperRecognizer  # imported here: loads CTranslate2
+    from omnivox.backends.whisper import WhisperRecognizer  # imported here: loads CTranslate2
 
     return WhisperRecognizer(
         resolve_speech_source(settings.source, cache),
@@ -191,7 +221,7 @@ EMBEDDED_VOICES: Mapping[str, Callable[[], Path]] = {"en_US-joe-medium": _joe}
 
 
 def _load_piper(settings: VoiceSettings) -> SpeechSynthesizer:
-    from omnivox.runtimes.piper_tts import PiperSynthesizer  # imported here: loads onnxruntime
+    from omnivox.backends.piper import PiperSynthesizer  # imported here: loads onnxruntime
 
     if settings.source.startswith(EMBEDDED_PREFIX):
         name = settings.source.removeprefix(EMBEDDED_PREFIX)
@@ -200,7 +230,7 @@ def _load_piper(settings: VoiceSettings) -> SpeechSynthesizer:
 
 
 def _load_flite(settings: VoiceSettings) -> SpeechSynthesizer:
-    from omnivox.runtimes.flite_tts import FliteSynthesizer
+    from omnivox.backends.flite import FliteSynthesizer
 
     return FliteSynthesizer(settings.source)
 

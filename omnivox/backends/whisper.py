@@ -9,8 +9,8 @@ from pathlib import Path
 from faster_whisper import WhisperModel
 
 from omnivox.audio.pcm import Audio
+from omnivox.backends.cpu import default_threads
 from omnivox.errors import ModelLoadError
-from omnivox.runtimes.base import default_threads
 from omnivox.runtimes.speech import Recognition, Segment, SpeechModelInfo, Task, Word
 
 SAMPLE_RATE = 16_000

@@ -1,5 +1,5 @@
-"""The served models: each configured language model loaded once, with its worker, under its id and
-aliases."""
+"""The served models: each configured chat model loaded once, with its worker, under its id and
+aliases; the speech recognisers and the voices likewise."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from typing import TypeVar
 
 from omnivox.config import OPENAI_CHAT_ALIASES, OPENAI_SPEECH_ALIASES, OPENAI_VOICES, Settings
 from omnivox.errors import InvalidRequest, ModelLoadError, ModelNotFound
-from omnivox.runtimes.base import LanguageModel
-from omnivox.runtimes.registry import load_language_model, load_speech_model, load_voice
+from omnivox.runtimes.chat_model import ChatModel
 from omnivox.runtimes.speech import SpeechRecognizer
 from omnivox.runtimes.synthesis import SpeechSynthesizer
 from omnivox.runtimes.worker import ModelWorker
+from omnivox.serving.registry import load_chat_model, load_speech_model, load_voice
 
 log = logging.getLogger("omnivox.catalog")
 
@@ -34,10 +34,13 @@ def _timed_load(kind: str, model_id: str, load: Callable[[], R]) -> R:
 @dataclass(frozen=True)
 class ServedModel:
     id: str
-    runtime: LanguageModel
-    worker: ModelWorker
+    model: ChatModel
     aliases: tuple[str, ...] = field(default=())
     default_max_tokens: int | None = None  # completion limit for requests that set none
+
+    @property
+    def worker(self) -> ModelWorker:
+        return self.model.worker
 
 
 @dataclass(frozen=True)
@@ -96,10 +99,13 @@ class ModelCatalog:
             served.append(
                 ServedModel(
                     id=entry.id,
-                    runtime=_timed_load(
-                        "chat model", entry.id, functools.partial(load_language_model, entry)
+                    model=_timed_load(
+                        "chat model",
+                        entry.id,
+                        functools.partial(
+                            load_chat_model, entry, ModelWorker(entry.id, settings.max_queued_requests)
+                        ),
                     ),
-                    worker=ModelWorker(entry.id, settings.max_queued_requests),
                     aliases=aliases,
                     default_max_tokens=entry.max_completion_tokens,
                 )
@@ -200,7 +206,7 @@ class ModelCatalog:
     def close(self) -> None:
         self.stop_workers()
         for model in self._models:
-            model.runtime.close()
+            model.model.close()
         for recognizer in self._speech:
             recognizer.runtime.close()
         for voice in self._voices.values():

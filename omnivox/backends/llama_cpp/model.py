@@ -2,7 +2,7 @@
 context-sized logits matrix and its own sampler). We ask llama.cpp for logits only.
 
 One sequence (seq 0) lives in the KV cache. `evaluate` starts from the longest prefix it can find: the
-sequence the KV cache holds, or one of the states saved in the prompt cache (omnivox.runtimes.prompt_cache)
+sequence the KV cache holds, or one of the states saved in the prompt cache (prompt_cache.py beside this)
 when the live sequence was about to be cut back, so that a repeated system prompt, a growing conversation
 and several conversations taking turns are not recomputed. See docs/context.md.
 """
@@ -22,11 +22,10 @@ import llama_cpp as C
 import numpy as np
 
 from omnivox import __version__
-from omnivox.errors import ModelFailure, ModelLoadError
-from omnivox.runtimes.base import Evaluation, EvaluationCancelled, Logits, ModelInfo, default_threads
-from omnivox.runtimes.llama_grammar import LlamaGrammarConstraint
-from omnivox.runtimes.llama_library import load_backends
-from omnivox.runtimes.memory import (
+from omnivox.backends.cpu import default_threads
+from omnivox.backends.llama_cpp.grammar import LlamaGrammarConstraint
+from omnivox.backends.llama_cpp.library import load_backends
+from omnivox.backends.llama_cpp.memory import (
     MIB,
     ContextMemory,
     available_memory,
@@ -34,7 +33,7 @@ from omnivox.runtimes.memory import (
     compute_bytes,
     kv_cache_bytes,
 )
-from omnivox.runtimes.prompt_cache import (
+from omnivox.backends.llama_cpp.prompt_cache import (
     TILE,
     CacheEntry,
     PromptCache,
@@ -45,6 +44,9 @@ from omnivox.runtimes.prompt_cache import (
     row_class,
     single_row_exact,
 )
+from omnivox.errors import ModelFailure, ModelLoadError
+from omnivox.runtimes.language_model import Evaluation, EvaluationCancelled, ModelInfo
+from omnivox.tokens import Logits
 
 log = logging.getLogger("omnivox.llama_cpp")
 

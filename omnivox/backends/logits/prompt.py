@@ -9,9 +9,9 @@ from typing import Any, NoReturn
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from omnivox.chat.tools import render_calls
+from omnivox.backends.logits.tool_format import render_calls
 from omnivox.errors import InvalidRequest, ModelLoadError
-from omnivox.runtimes.base import LanguageModel
+from omnivox.runtimes.language_model import LanguageModel
 
 
 def _raise_exception(message: str) -> NoReturn:

@@ -39,6 +39,9 @@ class LlamaBuild:
         return f"llama.cpp {C.__version__}, CPU kernels {self.loaded} (of {len(self.variants)} built)"
 
 
+_GGML = re.compile(r"/\S*/libggml\.so(\.\d+)*$", re.MULTILINE)
+
+
 def library_dir() -> Path:
     """Where llama-cpp-python loads libllama from (its LLAMA_CPP_LIB_PATH override, or its package)."""
     override = os.environ.get("LLAMA_CPP_LIB_PATH")
@@ -49,25 +52,24 @@ def variants_in(folder: Path) -> tuple[str, ...]:
     return tuple(sorted(m.group(1) for p in folder.glob("libggml-cpu-*.so") if (m := _VARIANT.match(p.name))))
 
 
-def _mapped() -> str:
-    """The libraries this process has mapped (Linux: /proc/self/maps; empty elsewhere)."""
-    try:
-        return Path("/proc/self/maps").read_text()
-    except OSError:
-        return ""
-
-
 def _loaded_variant() -> str | None:
-    found = _VARIANT.search(_mapped())
+    """The CPU module this process mapped (Linux: from /proc/self/maps)."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return None
+    found = _VARIANT.search(maps)
     return found.group(1) if found else None
 
 
-def _ggml(folder: Path) -> Path:
-    """The libggml that libllama loaded. A wheel holds `libggml.so`, `.so.0` and `.so.0.x.y` as separate
-    copies (wheels keep no symlinks), and each copy loaded is a separate backend registry: backends must be
-    loaded into the one libllama uses."""
-    found = re.search(rf"({re.escape(str(folder))}/libggml\.so[.\d]*)$", _mapped(), re.MULTILINE)
-    return Path(found.group(1)) if found else folder / "libggml.so"
+def _mapped_ggml() -> Path | None:
+    """The libggml file this process mapped for libllama (Linux: from /proc/self/maps)."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return None
+    found = _GGML.search(maps)
+    return Path(found.group(0)) if found else None
 
 
 @functools.cache
@@ -83,7 +85,10 @@ def load_backends() -> LlamaBuild:
             folder,
         )
         return LlamaBuild(folder, portable=False, variants=(), loaded=None)
-    ggml = ctypes.CDLL(str(_ggml(folder)))  # already loaded by libllama: the same handle
+    # The copy of libggml that libllama loaded (by its soname, libggml.so.0): a wheel cannot hold symlinks,
+    # so libggml.so beside it is a second copy with a backend registry of its own, which libllama never
+    # reads ("no backends are loaded").
+    ggml = ctypes.CDLL(str(_mapped_ggml() or folder / "libggml.so"))
     ggml.ggml_backend_load_all_from_path.argtypes = [ctypes.c_char_p]
     ggml.ggml_backend_load_all_from_path.restype = None
     ggml.ggml_backend_load_all_from_path(str(folder).encode())

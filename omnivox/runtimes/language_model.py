@@ -9,26 +9,12 @@ A runtime owns one evaluation state (a KV cache) and is not thread-safe: exactly
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-import numpy as np
-from numpy.typing import NDArray
-
-if TYPE_CHECKING:
-    from omnivox.sampling.constraint import TokenConstraint
-
-
-def default_threads() -> int:
-    """CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-#: Next-token logits, shape (n_vocab,), float32, a copy the caller owns.
-Logits = NDArray[np.float32]
+from omnivox.tokens import Logits, TokenConstraint
 
 
 @dataclass(frozen=True, slots=True)

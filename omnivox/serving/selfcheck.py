@@ -5,12 +5,13 @@ killing the first request.
 
 A native crash (an illegal instruction, a CPU feature the OS or hypervisor refuses, as AMX tiles were on
 one Intel VM) cannot be caught inside the process it kills. So each language model is first probed in a
-child process (`python -m omnivox.runtimes.selfcheck`): one load and one decode step, with faulthandler
+child process (`python -m omnivox.serving.selfcheck`): one load and one decode step, with faulthandler
 on; when the child dies by a signal, the parent reports it with the child's Python stack.
 """
 
 from __future__ import annotations
 
+import asyncio
 import faulthandler
 import functools
 import logging
@@ -24,13 +25,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from omnivox.audio.pcm import Audio
-from omnivox.config import LanguageModelSettings
+from omnivox.config import LanguageModelSettings, ModelSettings
 from omnivox.errors import ModelLoadError
-from omnivox.runtimes.base import LanguageModel
-from omnivox.runtimes.catalog import ModelCatalog
-from omnivox.runtimes.registry import load_language_model
+from omnivox.runtimes.chat_model import ChatModel, Conversation, GenerationSpec
+from omnivox.runtimes.language_model import LanguageModel
 from omnivox.runtimes.speech import SpeechRecognizer
 from omnivox.runtimes.synthesis import SpeechSynthesizer
+from omnivox.sampling.sampler import SamplingParams
+from omnivox.serving.catalog import ModelCatalog
+from omnivox.serving.registry import load_llama_cpp
 
 log = logging.getLogger("omnivox.selfcheck")
 
@@ -68,7 +71,7 @@ def probe_isolated(entry: LanguageModelSettings, *, timeout: float = PROBE_TIMEO
     SelfCheckFailed when the child dies by a signal. A child that fails in Python (a file not found, a bad
     setting) is left to the in-process load, which reports the same error with its own message."""
     started = time.monotonic()
-    command = [sys.executable, "-m", "omnivox.runtimes.selfcheck", entry.model_dump_json()]
+    command = [sys.executable, "-m", "omnivox.serving.selfcheck", entry.model_dump_json()]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -85,6 +88,24 @@ def probe_isolated(entry: LanguageModelSettings, *, timeout: float = PROBE_TIMEO
             f"{_likely_cause(-result.returncode)}"
         )
     return time.monotonic() - started
+
+
+async def _generate(model: ChatModel) -> None:
+    spec = GenerationSpec(SamplingParams(temperature=0.0), max_tokens=1, stop=())
+    prompt = await model.prompt(Conversation([{"role": "user", "content": _PROBE_TEXT}]), spec)
+    events = model.generate(prompt, spec)
+    try:
+        await events.ready()
+        async for _event in events:
+            pass
+    finally:
+        events.cancel()
+
+
+def _answer_once(model: ChatModel) -> None:
+    """One token of an answer, through the chat-model contract as a request would (an upstream model: one
+    request to its server)."""
+    asyncio.run(_generate(model))
 
 
 def _decode_once(model_id: str, runtime: LanguageModel) -> None:
@@ -129,9 +150,7 @@ def _timed(kind: str, model_id: str, run: Callable[[], None]) -> Checked:
 def check_catalog(catalog: ModelCatalog) -> list[Checked]:
     """Run every loaded model once, in this process (at start-up, before any request). The recognisers
     hear what the first voice said (a tone when there is no voice: silence-trimming may drop it whole)."""
-    checked = [
-        _timed("chat model", m.id, functools.partial(_decode_once, m.id, m.runtime)) for m in catalog.models
-    ]
+    checked = [_timed("chat model", m.id, functools.partial(_answer_once, m.model)) for m in catalog.models]
     spoken: list[Audio] = []
     for v in catalog.voices:
         checked.append(_timed("voice", v.id, functools.partial(_speak_once, v.id, v.runtime, spoken)))
@@ -141,8 +160,11 @@ def check_catalog(catalog: ModelCatalog) -> list[Checked]:
     return checked
 
 
-def probe_all(entries: Iterable[LanguageModelSettings]) -> None:
+def probe_all(entries: Iterable[ModelSettings]) -> None:
+    """Probe each model that runs native code in this process (llama.cpp) in a child process first."""
     for entry in entries:
+        if not isinstance(entry, LanguageModelSettings):
+            continue
         seconds = probe_isolated(entry)
         log.info("self-check: %r ran one decode step in a child process in %.2f s", entry.id, seconds)
 
@@ -153,7 +175,7 @@ def _child(settings_json: str) -> int:
     entry = LanguageModelSettings.model_validate_json(settings_json)
     entry = entry.model_copy(update={"context_window": PROBE_WINDOW, "prompt_cache_mib": 0})
     try:
-        runtime = load_language_model(entry)
+        runtime = load_llama_cpp(entry)
         _decode_once(entry.id, runtime)
     except ModelLoadError as exc:
         print(f"omnivox self-check: {exc}", file=sys.stderr)
