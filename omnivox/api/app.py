@@ -18,7 +18,7 @@ from omnivox.api.errors import install_error_handlers
 from omnivox.api.gateway import Gateway
 from omnivox.api.keys import ApiKeys
 from omnivox.api.ratelimit import RateLimiter
-from omnivox.api.routes import audio, chat, health, metrics, models, speech
+from omnivox.api.routes import audio, chat, health, metrics, models, playground, speech
 from omnivox.api.state import Services
 from omnivox.chat.service import ChatService
 from omnivox.chat.speaking import Speaker
@@ -71,7 +71,7 @@ def create_app(
     app = FastAPI(title="omnivox", version=__version__, lifespan=lifespan)
     app.state.telemetry = telemetry
     install_error_handlers(app)
-    routers = [module.router for module in (chat, audio, speech, models, health, metrics)]
+    routers = [module.router for module in (chat, audio, speech, models, health, metrics, playground)]
     for router in routers:
         app.include_router(router)
     app.add_middleware(
