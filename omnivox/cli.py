@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from omnivox.api.app import create_app
 from omnivox.api.keys import ApiKeys
+from omnivox.client import chat as chat_client
 from omnivox.config import load_settings
 from omnivox.errors import ModelLoadError
 from omnivox.logs import configure_logging
@@ -39,11 +40,14 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="serve this GGUF file as the default chat model instead of the embedded one",
     )
+    chat_client.add_arguments(commands.add_parser("chat", help="talk to an omnivox server from the terminal"))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "chat":
+        return chat_client.run(args)
     overrides: dict[str, object] = {
         k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None
     }
