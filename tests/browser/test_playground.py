@@ -74,10 +74,10 @@ def page(browser: webdriver.Chrome, server: str) -> Iterator[webdriver.Chrome]:
     network = [u for u in requested_urls(browser) if u.split(":", 1)[0] in ("http", "https", "ws", "wss")]
     assert network, "the performance log saw no request"
     assert [u for u in network if not u.startswith(server + "/")] == [], "requests that left the host"
-    _screenshot(browser, "playground")
 
 
 def _screenshot(driver: webdriver.Chrome, name: str) -> None:
+    """For the docs: OMNIVOX_SCREENSHOTS=docs/images pytest tests/browser"""
     folder = os.environ.get("OMNIVOX_SCREENSHOTS")
     if folder:
         driver.save_screenshot(str(Path(folder) / f"{name}.png"))
@@ -112,6 +112,7 @@ def test_lists_chat_models_and_voices(page: webdriver.Chrome) -> None:
     voices = [o.text for o in Select(element(page, "voice")).options]
     assert {"alloy", "slt"} <= set(voices)
     assert float(element(page, "audio-level").get_attribute("data-level") or "0") <= -90
+    assert not element(page, "api-key").is_displayed()  # no keys configured
 
 
 def test_typed_turn_streams_text_and_plays_audio(page: webdriver.Chrome) -> None:
@@ -121,6 +122,7 @@ def test_typed_turn_streams_text_and_plays_audio(page: webdriver.Chrome) -> None
     loudest = _answer_with_audio(page, "You said: hello from the browser")
     assert loudest > AUDIBLE_DB
     assert element(page, "transcript").text == "hello from the browser"
+    _screenshot(page, "playground-typed")
     # the level falls back to silence once the answer has played
     wait_for(
         lambda: float(element(page, "audio-level").get_attribute("data-level") or "0") < -90, 5, "silence"
@@ -137,6 +139,22 @@ def test_spoken_turn_is_recognised_answered_and_played(page: webdriver.Chrome) -
     loudest = _answer_with_audio(page, "capital of France")
     assert loudest > AUDIBLE_DB
     assert "[audio input 1" in element(page, "answer").text  # the model heard the audio part itself
+    _screenshot(page, "playground-spoken")
+
+
+def test_speaking_stops_the_answer(page: webdriver.Chrome) -> None:
+    """With barge-in on, the microphone is heard while the answer plays: the fake microphone's question
+    (it loops every 8 s; the answer lasts longer) stops the playback."""
+    element(page, "barge-in").click()
+    long_message = " ".join(["please read this long sentence aloud to me"] * 4)
+    element(page, "text-input").send_keys(long_message, Keys.ENTER)
+    status = element(page, "status")
+    wait_for(lambda: status.get_attribute("data-state") == "playing", 60, lambda: status.text)
+    wait_for(lambda: status.get_attribute("data-state") == "interrupted", 20, lambda: status.text)
+    level = element(page, "audio-level")
+    wait_for(lambda: float(level.get_attribute("data-level") or "0") < -90, 2, "silence afterwards")
+    assert float(element(page, "barge-in").get_attribute("data-mic-level") or "-100") > -35  # it heard speech
+    element(page, "barge-in").click()
 
 
 def test_api_errors_are_shown(page: webdriver.Chrome) -> None:

@@ -6,6 +6,8 @@
 const PCM_RATE = 24000;        // pcm16 from /v1/chat/completions: 24 kHz mono
 const SILENCE_DB = -100;       // the level shown for silence (log of zero)
 const METER_MS = 50;           // how often the playback level is measured
+const SPEECH_DB = -35;         // microphone level that counts as the user speaking (echo cancelled)
+const SPEECH_TICKS = 2;        // ... for this many measurements in a row (100 ms)
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -15,7 +17,7 @@ const ui = {
   transcript: $("transcript"), answer: $("answer"), error: $("error"),
   level: $("audio-level"), bar: $("meter-bar"),
   compose: $("compose"), record: $("record"), text: $("text-input"), send: $("send"),
-  stop: $("stop"), clear: $("clear"),
+  stop: $("stop"), clear: $("clear"), bargeIn: $("barge-in"),
 };
 
 const state = {
@@ -24,6 +26,7 @@ const state = {
   recorder: null,       // {context, stream, node, chunks, rate} while recording
   player: null,         // {context, analyser, gain, sources, next}
   request: null,        // AbortController of the answer being streamed
+  listener: null,       // {stream, context, timer} while listening for the user to interrupt
 };
 
 function setStatus(text, kind = "idle") {
@@ -119,12 +122,17 @@ function player() {
   return state.player;
 }
 
-function showLevel(analyser, samples) {
+function levelDb(analyser, samples) {
+  // RMS of the analyser's latest window, in dBFS
   analyser.getFloatTimeDomainData(samples);
   let sum = 0;
   for (const s of samples) sum += s * s;
   const rms = Math.sqrt(sum / samples.length);
-  const db = rms > 0 ? Math.max(SILENCE_DB, 20 * Math.log10(rms)) : SILENCE_DB;
+  return rms > 0 ? Math.max(SILENCE_DB, 20 * Math.log10(rms)) : SILENCE_DB;
+}
+
+function showLevel(analyser, samples) {
+  const db = levelDb(analyser, samples);
   ui.level.dataset.level = db.toFixed(1);
   ui.level.textContent = `${db.toFixed(1)} dBFS`;
   ui.bar.style.width = `${Math.max(0, 100 + db)}%`;
@@ -147,18 +155,66 @@ function playPcm16(base64) {
   p.next += buffer.duration;
   p.sources.add(source);
   source.onended = () => {
-    p.sources.delete(source);
-    if (!p.sources.size && !state.busy) setStatus("Ready", "idle");
+    // a source stopped by stopPlayback was removed already: only the natural end of the answer counts
+    if (!p.sources.delete(source) || p.sources.size) return;
+    stopListening();
+    if (!state.busy) setStatus("Ready", "idle");
   };
   setStatus("Playing the answer…", "playing");
+  listenForSpeech();
 }
 
 function stopPlayback() {
+  stopListening();
   const p = state.player;
   if (!p) return;
   for (const source of p.sources) source.stop();
   p.sources.clear();
   p.next = 0;
+}
+
+// ---- speaking interrupts the answer ----------------------------------------------------------------
+
+async function listenForSpeech() {
+  if (!ui.bargeIn.checked || state.listener || state.recorder) return;
+  const listener = { stream: null, context: null, timer: null };
+  state.listener = listener;
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({
+      audio: { echoCancellation: true, noiseSuppression: true, channelCount: 1 },
+    });
+    listener.stream = stream;
+    if (state.listener !== listener) { stream.getTracks().forEach((t) => t.stop()); return; }
+    listener.context = new AudioContext();
+    const analyser = listener.context.createAnalyser();
+    listener.context.createMediaStreamSource(stream).connect(analyser);
+    const samples = new Float32Array(analyser.fftSize);
+    let loud = 0;
+    listener.timer = setInterval(() => {
+      const db = levelDb(analyser, samples);
+      ui.bargeIn.dataset.micLevel = db.toFixed(1);  // what the microphone hears, in dBFS
+      loud = db > SPEECH_DB ? loud + 1 : 0;
+      if (loud >= SPEECH_TICKS) interrupt();
+    }, METER_MS);
+  } catch (err) {
+    state.listener = null;
+    showError("Cannot listen for speech: " + (err.message || err));
+  }
+}
+
+function stopListening() {
+  const listener = state.listener;
+  state.listener = null;
+  if (!listener) return;
+  clearInterval(listener.timer);
+  if (listener.stream) listener.stream.getTracks().forEach((t) => t.stop());
+  if (listener.context) listener.context.close();
+}
+
+function interrupt() {
+  stopPlayback();
+  if (state.request) state.request.abort();
+  setStatus("Interrupted: you spoke. Record to answer.", "interrupted");
 }
 
 // ---- recording -------------------------------------------------------------------------------------
@@ -323,7 +379,7 @@ async function turn(prepare) {
   player();  // created inside the click, so the browser lets it play
   try {
     await prepare();
-    if (!state.player.sources.size) setStatus("Ready", "idle");
+    if (!state.player.sources.size && ui.status.dataset.state !== "interrupted") setStatus("Ready", "idle");
   } catch (err) {
     if (err.name !== "AbortError") showError(String(err.message || err));
   } finally {
