@@ -220,6 +220,9 @@ function interrupt() {
 // ---- recording -------------------------------------------------------------------------------------
 
 async function startRecording() {
+  if (!window.isSecureContext || !navigator.mediaDevices) {
+    throw new Error("browsers give the microphone only to https pages or to localhost/127.0.0.1");
+  }
   stopPlayback();  // speaking interrupts the answer
   const stream = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1 } });
   const context = new AudioContext();
@@ -403,7 +406,7 @@ function sendTyped(event) {
 
 async function toggleRecording() {
   if (!state.recorder) {
-    if (state.busy) return;
+    if (state.request) state.request.abort();  // speaking over an answer that is still arriving
     try {
       await startRecording();
     } catch (err) {
