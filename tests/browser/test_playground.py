@@ -157,6 +157,19 @@ def test_speaking_stops_the_answer(page: webdriver.Chrome) -> None:
     element(page, "barge-in").click()
 
 
+def test_recording_stops_the_answer(page: webdriver.Chrome) -> None:
+    long_message = " ".join(["please read this long sentence aloud to me"] * 4)
+    element(page, "text-input").send_keys(long_message, Keys.ENTER)
+    status, level = element(page, "status"), element(page, "audio-level")
+    wait_for(lambda: float(level.get_attribute("data-level") or "-100") > AUDIBLE_DB, 60, lambda: status.text)
+    element(page, "record").click()
+    wait_for(lambda: status.get_attribute("data-state") == "recording", 10, lambda: status.text)
+    wait_for(lambda: float(level.get_attribute("data-level") or "0") < -90, 2, "silence once recording")
+    time.sleep(3.5)  # the question is said
+    element(page, "record").click()
+    wait_for(lambda: "capital" in element(page, "transcript").text.lower(), 60, lambda: _shown(page))
+
+
 def test_api_errors_are_shown(page: webdriver.Chrome) -> None:
     page.find_element("css selector", "details").click()
     element(page, "json-schema").send_keys('{"type": "integer", "minimum": 3}')

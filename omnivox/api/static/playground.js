@@ -395,7 +395,7 @@ async function turn(prepare) {
 function sendTyped(event) {
   event.preventDefault();
   const text = ui.text.value.trim();
-  if (!text) return;
+  if (!text || state.busy) return;  // one answer at a time: the text stays in the field
   ui.text.value = "";
   ui.transcript.textContent = text;
   turn(async () => {
