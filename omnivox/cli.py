@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from omnivox.api.app import create_app
 from omnivox.api.keys import AdminKeys, ApiKeys
+from omnivox.client import chat as chat_client
 from omnivox.config import load_settings
 from omnivox.errors import ModelLoadError
 from omnivox.logs import configure_logging
@@ -49,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     usage.add_argument(
         "--by", choices=sorted(PERIODS), default="day", help="period of each row (default day)"
     )
+    chat_client.add_arguments(commands.add_parser("chat", help="talk to an omnivox server from the terminal"))
     return parser
 
 
@@ -64,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "usage":
         return show_usage(args.config, days=args.days, period=args.by)
+    if args.command == "chat":
+        return chat_client.run(args)
     overrides: dict[str, object] = {
         k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None
     }

@@ -44,9 +44,31 @@ if (( ${#wheels[@]} == 1 )); then
     exit 0
 fi
 
+# Reads a build log on stdin; prints "omnivox: building llama.cpp: 45% (12 min)" to stderr each time the
+# percentage moves (ninja's "[12/345]" steps or make's "[ 45%]").
+build_progress() {
+    awk '
+        BEGIN { last = -1; t0 = systime() }
+        function show(pct) {
+            if (pct <= last) return
+            last = pct
+            printf "omnivox: building llama.cpp: %d%% (%d min)\n", pct, (systime() - t0) / 60 > "/dev/stderr"
+            fflush("/dev/stderr")
+        }
+        { line = $0; sub(/^[ \t]+/, "", line) }
+        match(line, /^\[ *[0-9]+\/[0-9]+\]/) {          # ninja: [done/total]
+            split(substr(line, 2, RLENGTH - 2), n, "/"); if (n[2] > 0) show(int(100 * n[1] / n[2]))
+        }
+        match(line, /^\[ *[0-9]+%\]/) {                 # make: [ pct%]
+            show(substr(line, 2, RLENGTH - 3) + 0)
+        }
+    '
+}
+
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-echo "omnivox: building a portable llama.cpp $version (all CPU variants; ~45 min on 2 cores, once)" >&2
+echo "omnivox: building a portable llama.cpp $version (all CPU variants; about 10 min on 2 cores, once)" >&2
+echo "omnivox: downloading the llama-cpp-python $version source" >&2
 "$python" -m pip download --quiet --no-deps --no-binary :all: "llama-cpp-python==$version" -d "$work"
 tar -xzf "$work"/llama_cpp_python-"$version".tar.gz -C "$work"
 src="$work/llama_cpp_python-$version"
@@ -57,7 +79,14 @@ if [[ "$amx" != 1 ]]; then
     sed -i '/ggml_add_cpu_backend_variant(sapphirerapids/d' "$variants"
 fi
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
-CMAKE_ARGS="$cmake_args" "$python" -m pip wheel --quiet --no-deps --no-cache-dir "$src" -w "$work/out"
+# Progress: the build's own step counter as a percentage with the minutes spent (build_progress); the full
+# log is kept to show its end if the build fails.
+echo "omnivox: compiling llama.cpp (progress below; log: $work/build.log)" >&2
+started=$SECONDS
+CMAKE_ARGS="$cmake_args" "$python" -m pip wheel -v --no-deps --no-cache-dir "$src" -w "$work/out" 2>&1 \
+    | tee "$work/build.log" | build_progress "$started" \
+    || { echo "llama-wheel.sh: the build failed; its last lines:" >&2; tail -n 40 "$work/build.log" >&2; exit 1; }
+echo "omnivox: llama.cpp built in $(( (SECONDS - started) / 60 )) min" >&2
 mkdir -p "$house"
 mv "$work"/out/llama_cpp_python-*.whl "$house"/
 wheels=("$house"/llama_cpp_python-*.whl)

@@ -19,7 +19,7 @@ from omnivox.api.errors import install_error_handlers
 from omnivox.api.gateway import Gateway
 from omnivox.api.keys import AdminKeys, ApiKeys
 from omnivox.api.ratelimit import RateLimiter
-from omnivox.api.routes import audio, chat, health, metrics, models, organization, speech
+from omnivox.api.routes import audio, chat, health, metrics, models, organization, playground, speech
 from omnivox.api.state import Services
 from omnivox.chat.service import ChatService
 from omnivox.chat.speaking import Speaker
@@ -84,7 +84,9 @@ def create_app(
     app.state.telemetry = telemetry
     app.state.usage = usage
     install_error_handlers(app)
-    routers = [module.router for module in (chat, audio, speech, models, organization, health, metrics)]
+    routers = [
+        module.router for module in (chat, audio, speech, models, organization, health, metrics, playground)
+    ]
     for router in routers:
         app.include_router(router)
     app.add_middleware(

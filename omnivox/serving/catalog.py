@@ -23,12 +23,22 @@ log = logging.getLogger("omnivox.catalog")
 R = TypeVar("R")
 
 
-def _timed_load(kind: str, model_id: str, load: Callable[[], R]) -> R:
-    """`load()`, with its start-up time in the log."""
-    started = time.monotonic()
-    loaded = load()
-    log.info("loaded %s %r in %.2f s", kind, model_id, time.monotonic() - started)
-    return loaded
+class _Loading:
+    """Start-up progress: each load announced before it starts (a big model takes a while) and timed, as
+    step n of the total."""
+
+    def __init__(self, total: int) -> None:
+        self._total = total
+        self._done = 0
+
+    def __call__(self, kind: str, model_id: str, load: Callable[[], R]) -> R:
+        step = f"{self._done + 1}/{self._total}"
+        log.info("loading %s %r (%s)", kind, model_id, step)
+        started = time.monotonic()
+        loaded = load()
+        self._done += 1
+        log.info("loaded %s %r in %.2f s (%s)", kind, model_id, time.monotonic() - started, step)
+        return loaded
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,8 @@ class ModelCatalog:
     @classmethod
     def load(cls, settings: Settings) -> ModelCatalog:
         """Load every configured model (blocking: call from a thread at start-up)."""
+        total = len(settings.models) + len(settings.speech_models) + len(settings.synthesis.voices)
+        _timed_load = _Loading(total)
         served = []
         for entry in settings.models:
             aliases = tuple(entry.aliases)
