@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from omnivox.runtimes.registry import load_voice
 
 from omnivox.audio.pcm import dbfs
 from omnivox.client.chat import Spinner
 from omnivox.config import VoiceSettings
 from omnivox.runtimes.speech import SpeechRecognizer
 from omnivox.runtimes.synthesis import SpeechSynthesizer
+from omnivox.serving.registry import load_voice
 from tests.conftest import serve_fake
 from tests.support.fakes import FakeLanguageModel
 
@@ -89,7 +89,7 @@ def test_api_errors_are_reported(server: str) -> None:
 
 
 def test_api_key() -> None:
-    with serve_fake(api_keys=["sk-chat-test"]) as (url, _fake):
+    with serve_fake(FakeLanguageModel(confidence=40.0), api_keys=["sk-chat-test"]) as (url, _fake):
         refused = chat("--base-url", url, "--say", "hi", "--text-only")
         assert refused.returncode == 1 and "401" in refused.stderr
         done = chat("--base-url", url, "--api-key", "sk-chat-test", "--say", "hi", "--text-only")

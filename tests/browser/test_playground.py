@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from omnivox.runtimes.registry import load_voice
 from selenium import webdriver
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
@@ -19,6 +18,7 @@ from selenium.webdriver.support.ui import Select
 from omnivox.audio.pcm import Audio
 from omnivox.config import VoiceSettings
 from omnivox.runtimes.speech import SpeechRecognizer
+from omnivox.serving.registry import load_voice
 from tests.conftest import serve_fake
 from tests.support.audio import encode
 from tests.support.browser import chromium, console_errors, element, requested_urls, wait_for

@@ -8,15 +8,17 @@ import tempfile
 
 import pytest
 
+from omnivox.backends.logits.model import LogitsChatModel
 from omnivox.config import LanguageModelSettings, Settings
-from omnivox.runtimes import catalog as catalog_module
+from omnivox.serving import catalog as catalog_module
 from tests.support.fakes import FakeLanguageModel
 
 
 def test_each_load_is_announced_and_timed(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(catalog_module, "load_language_model", lambda _entry: FakeLanguageModel())
+    fake = lambda _entry, worker: LogitsChatModel(FakeLanguageModel(), worker)  # noqa: E731
+    monkeypatch.setattr(catalog_module, "load_chat_model", fake)
     with tempfile.TemporaryDirectory() as folder:
         settings = Settings(
             models=[LanguageModelSettings(id="fake")],
