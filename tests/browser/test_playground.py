@@ -52,7 +52,7 @@ def server(tiny_whisper: SpeechRecognizer) -> Iterator[str]:
     voice = load_voice(VoiceSettings(id="slt", backend="flite", source="slt"))
     try:
         # confident enough that sampling at the default temperature 1 always follows the script
-        model = FakeLanguageModel(confidence=40.0)
+        model = FakeLanguageModel(confidence=40.0, grammars=True)  # schemas are checked
         with serve_fake(model, speech=[tiny_whisper], voices={"slt": voice}) as (url, _fake):
             yield url
     finally:
