@@ -16,6 +16,7 @@ from omnivox.api.openapi import Responses, errors, query_parameters
 from omnivox.api.query import parse_query
 from omnivox.protocol.usage import CompletionsQuery, CostsQuery, UsagePage, UsageQuery
 from omnivox.usage.accounts import UsageAccounts
+from omnivox.usage.counts import Surface
 
 router = APIRouter()
 
@@ -37,33 +38,33 @@ def _accounts(request: Request) -> UsageAccounts:
     return found
 
 
-def _json(page: UsagePage) -> JSONResponse:
+async def _usage_page(
+    request: Request, surface: Surface, kind: type[UsageQuery] | type[CompletionsQuery]
+) -> JSONResponse:
+    """One usage surface's page: the query parsed, the records read off the event loop."""
+    query = parse_query(kind, request.query_params)
+    usage = _accounts(request).usage
+    page = await anyio.to_thread.run_sync(usage, surface, query, int(time.time()))
     return JSONResponse(page.model_dump(mode="json"))
 
 
 @router.get("/v1/organization/usage/completions", **_described(CompletionsQuery, "Chat completions usage"))
 async def usage_completions(request: Request) -> JSONResponse:
-    query = parse_query(CompletionsQuery, request.query_params)
-    usage = _accounts(request).usage
-    return _json(await anyio.to_thread.run_sync(usage, "completions", query, int(time.time())))
+    return await _usage_page(request, "completions", CompletionsQuery)
 
 
 @router.get("/v1/organization/usage/audio_speeches", **_described(UsageQuery, "Text-to-speech usage"))
 async def usage_audio_speeches(request: Request) -> JSONResponse:
-    query = parse_query(UsageQuery, request.query_params)
-    usage = _accounts(request).usage
-    return _json(await anyio.to_thread.run_sync(usage, "audio_speeches", query, int(time.time())))
+    return await _usage_page(request, "audio_speeches", UsageQuery)
 
 
 @router.get("/v1/organization/usage/audio_transcriptions", **_described(UsageQuery, "Speech-to-text usage"))
 async def usage_audio_transcriptions(request: Request) -> JSONResponse:
-    query = parse_query(UsageQuery, request.query_params)
-    usage = _accounts(request).usage
-    return _json(await anyio.to_thread.run_sync(usage, "audio_transcriptions", query, int(time.time())))
+    return await _usage_page(request, "audio_transcriptions", UsageQuery)
 
 
 @router.get("/v1/organization/costs", **_described(CostsQuery, "Costs at the configured prices"))
 async def costs(request: Request) -> JSONResponse:
     query = parse_query(CostsQuery, request.query_params)
-    priced = _accounts(request).costs
-    return _json(await anyio.to_thread.run_sync(priced, query, int(time.time())))
+    page = await anyio.to_thread.run_sync(_accounts(request).costs, query, int(time.time()))
+    return JSONResponse(page.model_dump(mode="json"))
