@@ -271,6 +271,14 @@ class AudioSettings(BaseModel):
         1800.0, gt=0, description="Most audio seconds in one chat request, all parts together."
     )
     max_channels: int = Field(32, ge=1, description="Most channels an audio file may have.")
+    cues: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="What the language model reads beside the transcript of a chat `input_audio` part: "
+        "`auto`, only the cues that carry information (pauses, very quiet, clipped, no speech, a language "
+        "other than English, which part of several), so a lone spoken question reads exactly like the "
+        "typed one; `always`, the full header (duration, language, speaking rate, pauses, loudness); "
+        "`never`, the transcript alone (docs/audio-input.md).",
+    )
 
 
 class RequestLimits(BaseModel):

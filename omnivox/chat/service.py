@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import anyio.to_thread
 
 from omnivox.chat.hearing import Hearing
-from omnivox.chat.messages import audio_parts, audio_refs, render
+from omnivox.chat.messages import audio_parts, audio_refs, lone_audio, render
 from omnivox.chat.plan import ChatPlan, SpeechPlan, build_plan
 from omnivox.chat.respond import ChoiceResult, ResponseBuilder
 from omnivox.chat.speaking import Speaker
@@ -107,7 +107,9 @@ class ChatService:
         )
         recalled = await self._speaker.recall(audio_refs(plan.messages))
         native = plan.model.model.info.capabilities.hears_audio
-        heard = await self._hearing.hear(audio_parts(plan.messages), native=native)
+        heard = await self._hearing.hear(
+            audio_parts(plan.messages), native=native, lone=lone_audio(plan.messages)
+        )
         blocks = [h.block for h in heard]
         spec = dataclasses.replace(generation_spec(plan), on_usage=functools.partial(self._charge, plan))
         messages = render(plan.messages, blocks, recalled)
