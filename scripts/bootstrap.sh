@@ -16,11 +16,15 @@ python="${PYTHON:-python3}"
 want="$(cat pyproject.toml requirements-models.txt scripts/bootstrap.sh scripts/llama-wheel.sh | sha256sum | cut -d' ' -f1) $extras $openai_spec"
 stamp="$venv/.omnivox-installed"
 # Debian packages: flite speaks three of the four default voices; the tests use real human speech
-# (LibriVox clips with transcripts, ALSA's test sounds) and a headless Chromium.
+# (LibriVox clips with transcripts, ALSA's test sounds), espeak-ng (one voice of the spoken questions,
+# tests/support/questions.py) and a headless Chromium.
 debian=()
 command -v flite >/dev/null || debian+=(flite)
 if [[ "$extras" == *test* && ! -d /usr/share/pocketsphinx/test/data/librivox ]]; then
     debian+=(pocketsphinx-testdata alsa-utils)
+fi
+if [[ "$extras" == *test* ]]; then
+    command -v espeak-ng >/dev/null || debian+=(espeak-ng)
 fi
 # The playground's browser tests run Debian's Chromium through its chromedriver (never a downloaded browser).
 if [[ "$extras" == *test* ]]; then
