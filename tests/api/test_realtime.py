@@ -25,7 +25,10 @@ QUESTION = "What is the weather like in Paris today?"
 @pytest.fixture(scope="module")
 def url(tiny_whisper: SpeechRecognizer, voices: dict[str, SpeechSynthesizer]) -> Iterator[str]:
     with serve_fake(
-        FakeLanguageModel(), speech=[tiny_whisper], voices={"slt": voices["slt"]}, upstream=False
+        FakeLanguageModel(confidence=40.0),
+        speech=[tiny_whisper],
+        voices={"slt": voices["slt"]},
+        upstream=False,
     ) as (
         base,
         _,

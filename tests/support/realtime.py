@@ -67,8 +67,10 @@ class Checked:
             if realtime:
                 time.sleep(max(0.0, start + (n + 1) * chunk / (2 * RATE) - time.monotonic()))
 
-    def recv(self) -> dict[str, Any]:
-        raw = self.connection.recv_bytes()
+    def recv(self, timeout: float = 60.0) -> dict[str, Any]:
+        """The next event (TimeoutError after `timeout` s without one: a test never hangs)."""
+        raw = self.connection._connection.recv(timeout=timeout)  # the SDK's websockets connection
+        raw = raw.encode() if isinstance(raw, str) else raw
         assert len(raw) < 1024 * 1024
         event = json.loads(raw)
         typed = _ADAPTER.validate_python(event)
@@ -87,17 +89,20 @@ class Checked:
         """Events are read until one of type `kind` (returned); an error event fails the test."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            event = self.recv()
+            event = self.recv(max(0.1, deadline - time.monotonic()))
             if event["type"] == kind:
                 return event
             assert event["type"] != "error", event
         raise AssertionError(f"no {kind} within {timeout} s")
 
-    def error(self) -> dict[str, Any]:
-        """The next event, which must be an error."""
-        event = self.recv()
-        assert event["type"] == "error", event
-        return event["error"]
+    def error(self, timeout: float = 30.0) -> dict[str, Any]:
+        """The next error event's `error` (events of a response under way may come first)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            event = self.recv(max(0.1, deadline - time.monotonic()))
+            if event["type"] == "error":
+                return dict(event["error"])
+            assert event["type"].startswith("response."), event
 
     def of(self, kind: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e["type"] == kind]
