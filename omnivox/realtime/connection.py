@@ -34,6 +34,9 @@ from omnivox.realtime.wire import Event, error, event, new_id
 #: Events of a cancelled response that are dropped while still queued.
 _MUTED = frozenset({"response.output_audio.delta"})
 Transmit = Callable[[Event], Awaitable[None]]
+#: With turn detection, silence beyond the prefix padding is dropped from the buffer, but for this much
+#: more (the detector sees speech up to a frame late).
+KEPT_SILENCE_MS = 100
 
 
 class Outbox:
@@ -180,9 +183,12 @@ class Connection:
             ) from None
         samples = decode_audio(raw, self.session.config.audio.input.format)
         self._buffer.append(samples)
-        if self._detector is not None:
-            for turn in await anyio.to_thread.run_sync(self._detector.feed, samples):
+        detector = self._detector
+        if detector is not None:
+            for turn in await anyio.to_thread.run_sync(detector.feed, samples):
                 await self._turn(turn)
+            if not detector.speaking:  # silence before speech: keep only what the next turn may pad with
+                self._buffer.drop_before(self._buffer.end_ms - detector.prefix_padding_ms - KEPT_SILENCE_MS)
 
     async def _turn(self, turn: TurnEvent) -> None:
         if isinstance(turn, SpeechStarted):

@@ -38,7 +38,7 @@ def _path(prefix: str, loc: tuple[int | str, ...], model: type[BaseModel]) -> st
     for piece in loc:
         if isinstance(piece, int):
             parts[-1] = f"{parts[-1]}[{piece}]" if parts else f"[{piece}]"
-        elif piece not in ("server_vad", "semantic_vad", "function") and not piece.startswith("literal["):
+        elif piece not in ("server_vad", "semantic_vad") and not piece.startswith("literal["):
             parts.append(piece)
     return ".".join(parts)
 
@@ -101,4 +101,8 @@ class Session:
         """The whole effective session, as `session.created` / `session.updated` carry it."""
         body = self.config.model_dump(mode="json")
         body["model"] = self.config.model or self.model
+        for side in ("input", "output"):
+            fmt = body["audio"][side]["format"]
+            if fmt["rate"] is None:  # G.711 formats carry no rate (8 kHz)
+                del fmt["rate"]
         return {"object": "realtime.session", "id": self.id, "expires_at": self.expires_at, **body}

@@ -124,6 +124,10 @@ class TurnDetector:
     def speaking(self) -> bool:
         return self._speaking
 
+    @property
+    def prefix_padding_ms(self) -> int:
+        return self._params.prefix_padding_ms
+
     def configure(self, params: VadParams) -> None:
         with self._lock:
             self._params = params

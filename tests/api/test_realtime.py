@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import websockets.sync.client
 
+from omnivox.audio.g711 import decode_g711, encode_g711
 from omnivox.runtimes.speech import SpeechRecognizer
 from omnivox.runtimes.synthesis import SpeechSynthesizer
 from tests.conftest import serve_fake
@@ -191,3 +192,28 @@ def test_a_spoken_turn_by_hand(url: str, question: bytes, tiny_whisper: SpeechRe
         said = tiny_whisper.recognize(audio).complete().text.lower()
         assert "paris" in said and "weather" in said
         assert done["usage"]["output_token_details"]["audio_tokens"] > 0
+
+
+def test_g711_in_and_out_as_telephones_send_it(
+    url: str, question: bytes, tiny_whisper: SpeechRecognizer
+) -> None:
+    mulaw = encode_g711(pcm_audio(question), "pcmu")
+    with _connect(url) as connection:
+        rt = Checked(connection)
+        rt.until("session.created")
+        telephone = {"format": {"type": "audio/pcmu"}}
+        audio = {"input": {**telephone, "turn_detection": None}, "output": telephone}
+        rt.send({"type": "session.update", "session": {"type": "realtime", "audio": audio}})
+        assert rt.until("session.updated")["session"]["audio"]["output"]["format"] == {
+            "type": "audio/pcmu",
+            "rate": None,
+        }
+        rt.append(mulaw, chunk=160)  # 20 ms of 8 kHz mu-law
+        rt.send({"type": "input_audio_buffer.commit"})
+        rt.send({"type": "response.create"})
+        done = rt.until("response.done")["response"]
+        assert done["audio"]["output"]["format"] == {"type": "audio/pcmu"}
+        answer = decode_g711(rt.audio(done["id"]), "pcmu")
+        transcript = rt.of("response.output_audio_transcript.done")[0]["transcript"]
+        assert "paris" in transcript.lower()
+        assert "paris" in tiny_whisper.recognize(answer).complete().text.lower()
