@@ -43,9 +43,11 @@ class Outbox:
     def __init__(self, size: int) -> None:
         self._queue: asyncio.Queue[Event] = asyncio.Queue(size)
         self._muted: set[str] = set()
+        self.closed = False  # the client has gone: what is still put is dropped, never waited on
 
     async def put(self, item: Event) -> None:
-        await self._queue.put(item)
+        if not self.closed:
+            await self._queue.put(item)
 
     def mute(self, response_id: str) -> None:
         self._muted.add(response_id)
@@ -132,6 +134,7 @@ class Connection:
 
     async def close(self) -> None:
         """The client left: stop the response and the recognitions."""
+        self.outbox.closed = True
         if self._active is not None:
             self._active[0].cancel("client_cancelled")
         for task in [*self._tasks, *([self._active[1]] if self._active else [])]:
