@@ -318,6 +318,18 @@ class RateLimitSettings(BaseModel):
     )
 
 
+class RealtimeSettings(BaseModel):
+    """The Realtime API (/v1/realtime, WebSocket): what one server and one session may hold."""
+
+    max_sessions: int = Field(
+        16, ge=1, description="Realtime sessions open at once; beyond that a new one is refused and closed."
+    )
+    max_buffer_seconds: float = Field(
+        300.0, gt=0, description="Most seconds of input audio a session buffers before a commit."
+    )
+    max_items: int = Field(1000, ge=1, description="Most conversation items a session keeps.")
+
+
 class Settings(BaseSettings):
     """Server settings. Every field can be set in the TOML file, as `OMNIVOX_<FIELD>` or as a flag."""
 
@@ -383,6 +395,9 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Keys of the usage and costs API (/v1/organization/*), distinct from `api_keys`; none: "
         "that API answers 403.",
+    )
+    realtime: RealtimeSettings = Field(
+        default_factory=RealtimeSettings, description="Realtime API sessions: how many, and their bounds."
     )
     usage: UsageSettings = Field(
         default_factory=UsageSettings, description="Usage per API key and model: its store and prices."
