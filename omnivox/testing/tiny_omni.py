@@ -60,9 +60,9 @@ CHAT_TEMPLATE = (
 )
 
 
-def tiny_config() -> Any:
-    from transformers import Qwen2_5OmniConfig
-
+def tiny_parts() -> dict[str, dict[str, Any]]:
+    """The tiny config's three parts (thinker, talker, token2wav) as plain dicts: a benchmark overrides
+    the sizes and keeps the ids, which are the tiny tokenizer's."""
     ids = SPECIAL_ID
     text = {
         "vocab_size": VOCAB_SIZE,
@@ -150,7 +150,22 @@ def tiny_config() -> Any:
             "resblock_dilation_sizes": [[1, 3, 5]],
         },
     }
-    return Qwen2_5OmniConfig(thinker_config=thinker, talker_config=talker, token2wav_config=token2wav)
+    return {"thinker_config": thinker, "talker_config": talker, "token2wav_config": token2wav}
+
+
+def merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `changes` applied, nested dicts merged key by key."""
+    result = dict(base)
+    for key, value in changes.items():
+        old = result.get(key)
+        result[key] = merged(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
+    return result
+
+
+def tiny_config(changes: dict[str, Any] | None = None) -> Any:
+    from transformers import Qwen2_5OmniConfig
+
+    return Qwen2_5OmniConfig(**merged(tiny_parts(), changes or {}))
 
 
 def _tokenizer() -> Any:
@@ -168,8 +183,16 @@ def _tokenizer() -> Any:
     return tokenizer
 
 
-def build_tiny_omni(folder: Path, seed: int = 0) -> Path:
-    """Write the tiny model into `folder` (created) and return it. Deterministic for a given `seed`."""
+def build_tiny_omni(
+    folder: Path,
+    seed: int = 0,
+    changes: dict[str, Any] | None = None,
+    device: str = "cpu",
+    dtype: str = "float32",
+) -> Path:
+    """Write the tiny model into `folder` (created) and return it. Deterministic for a given `seed`.
+    `changes` override parts of the config (benchmarks/native_gpu.py: the real 3B sizes), `device` is
+    where the random weights are made (a 3B model is made on the GPU in seconds), `dtype` how saved."""
     import torch
     from transformers import Qwen2_5OmniForConditionalGeneration, WhisperFeatureExtractor
 
@@ -179,11 +202,15 @@ def build_tiny_omni(folder: Path, seed: int = 0) -> Path:
     for name, id_ in SPECIAL_ID.items():  # the ids the config names must be the tokenizer's
         if (got := tokenizer.convert_tokens_to_ids(name)) != id_:
             raise RuntimeError(f"the tiny tokenizer gave {name} the id {got}, not {id_}")
-    model = Qwen2_5OmniForConditionalGeneration(tiny_config()).eval()
+    with torch.device(device):
+        model = Qwen2_5OmniForConditionalGeneration(tiny_config(changes)).eval()
+    if dtype == "bfloat16":
+        model = model.to(torch.bfloat16)
     model.save_pretrained(folder)
+    del model
     tokenizer.save_pretrained(folder)
     WhisperFeatureExtractor(feature_size=128).save_pretrained(folder)
-    enc = model.config.token2wav_config.dit_config.enc_emb_dim
+    enc = tiny_config(changes).token2wav_config.dit_config.enc_emb_dim
     speakers = {
         name: {
             "bos_token": SPECIAL_ID[token],
