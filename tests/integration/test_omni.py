@@ -15,8 +15,15 @@ import torch
 from omnivox.audio.pcm import Audio
 from omnivox.backends.logits.generate import GenerationJob, generate
 from omnivox.backends.omni.model import OmniChatModel, OmniPrompt, _run
-from omnivox.backends.omni.talker import OUTPUT_RATE, SAMPLES_PER_CODE
-from omnivox.backends.omni.thinker import OmniThinker
+from omnivox.backends.omni.talker import (
+    OUTPUT_RATE,
+    SAMPLES_PER_CODE,
+    Chunking,
+    CodeSampler,
+    TalkerSampling,
+    Voice,
+)
+from omnivox.backends.omni.thinker import OmniThinker, Replies
 from omnivox.config import QWEN_OMNI_SYSTEM_PROMPT
 from omnivox.errors import InvalidRequest
 from omnivox.runtimes.chat_model import Conversation, GenerationSpec
@@ -163,3 +170,62 @@ def test_speech_streams_while_the_thinker_writes_and_is_reproducible(model: Omni
         assert np.array_equal(first.audio.samples, second.audio.samples)
     other = [e for e in _spoken(model, seed=8) if isinstance(e, TextDelta)]
     assert "".join(t.text for t in other) != "".join(t.text for t in texts)
+
+
+def test_talker_codes_match_generate_greedy(model: OmniChatModel) -> None:
+    """Greedy codes of our talker loop == `talker.generate` given the same prefix. 5.24's `generate`
+    drops an all-ones mask and so skips the codec pad/bos embeddings of the prefix (the study's
+    regression); here they are added to its prefix by hand, which is what our loop does with the mask."""
+    spec = GenerationSpec(SamplingParams(temperature=0, logit_bias=NO_END), 12, (), voice="alloy")
+    prompt = model._omni_prompt(Conversation([{"role": "user", "content": "hello"}]), spec)
+    thinker = model._thinker
+    replies = Replies()
+    thinker.replies = replies
+    try:
+        list(generate(thinker, GenerationJob(prompt.ids, spec.sampling, 12, ()), threading.Event()))
+    finally:
+        thinker.replies = None
+    whole = thinker.whole
+    talker = whole.talker
+    speaker = whole.speaker_map["Chelsie"]
+    greedy = TalkerSampling(temperature=0.0, top_p=1.0, top_k=0, repetition_penalty=1.0, max_codes=60)
+    sampler = CodeSampler(greedy, None, int(talker.codec_bos_token))
+    voice = Voice(whole, speaker, replies, prompt.heard, sampler, greedy, Chunking(), seed=0)
+    list(voice.advance(writing=False))
+    with torch.inference_mode():
+        text = whole.thinker.get_input_embeddings()
+        codec = talker.get_input_embeddings()
+
+        def row(token: int) -> torch.Tensor:
+            embedded: torch.Tensor = text(torch.tensor([[token]]))
+            return embedded
+
+        prefix = torch.cat([replies.prompt, row(int(speaker["bos_token"])), replies.rows[0]], dim=1).clone()
+        prefix[:, -1] += codec(torch.tensor([talker.codec_bos_token]))[0]
+        prefix[:, -2] += codec(torch.tensor([talker.codec_pad_token]))[0]
+        tail = torch.cat([*replies.rows[1:], row(talker.text_eos_token), row(talker.text_pad_token)], dim=1)
+        ids = torch.tensor([prompt.ids])
+        codec_ids = torch.cat(
+            [
+                torch.full_like(ids, talker.codec_mask_token),
+                torch.tensor([[talker.codec_pad_token, talker.codec_bos_token]]),
+            ],
+            dim=1,
+        )
+        text_ids = torch.cat([ids, torch.tensor([[int(speaker["bos_token"]), replies.tokens[0]]])], dim=1)
+        ends = [int(talker.codec_eos_token), int(talker.codec_pad_token)]
+        out = talker.generate(
+            input_ids=codec_ids,
+            input_text_ids=text_ids,
+            thinker_reply_part=tail,
+            inputs_embeds=prefix,
+            do_sample=False,
+            repetition_penalty=1.0,
+            suppress_tokens=[talker.codec_bos_token],
+            eos_token_id=ends,
+            pad_token_id=talker.codec_pad_token,
+            max_new_tokens=60,
+        )
+    theirs = out[0, codec_ids.shape[1] :].tolist()
+    cut = next((i for i, c in enumerate(theirs) if c in ends), len(theirs))
+    assert voice.codes == theirs[:cut]

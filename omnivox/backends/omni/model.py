@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
+import numpy as np
 
+from omnivox.audio.pcm import Audio
 from omnivox.backends.logits.generate import GenerationJob, Tally, generate
 from omnivox.backends.logits.model import LogitsChatModel, TokenPrompt
-from omnivox.backends.omni.talker import Chunking, CodeSampler, TalkerSampling, Voice
+from omnivox.backends.omni.talker import OUTPUT_RATE, Chunking, CodeSampler, TalkerSampling, Voice
 from omnivox.backends.omni.thinker import Heard, OmniThinker, Replies
 from omnivox.config import OmniModelSettings
 from omnivox.errors import InvalidRequest, ModelLoadError
@@ -189,11 +191,11 @@ def _spoken(events: Iterator[Event], voice: Voice, cancelled: threading.Event) -
     said: list[str] = []
     for event in events:
         if isinstance(event, Finished):
-            for audio in voice.advance(writing=False):
-                if cancelled.is_set():
-                    return
+            for audio in voice.advance(writing=False, cancelled=cancelled):
                 yield AudioDelta(event.index, audio, "".join(said))
                 said.clear()
+            if cancelled.is_set():
+                return
             if said:  # words the talker ended before saying
                 yield AudioDelta(event.index, _silence(), "".join(said))
             yield event
@@ -201,14 +203,10 @@ def _spoken(events: Iterator[Event], voice: Voice, cancelled: threading.Event) -
         if isinstance(event, TextDelta):
             said.append(event.text)
         yield event
-        for audio in voice.advance(writing=True):
+        for audio in voice.advance(writing=True, cancelled=cancelled):
             yield AudioDelta(0, audio, "".join(said))
             said.clear()
 
 
-def _silence() -> Any:
-    import numpy as np
-
-    from omnivox.audio.pcm import Audio
-
-    return Audio(np.zeros(0, dtype=np.float32), 24_000)
+def _silence() -> Audio:
+    return Audio(np.zeros(0, dtype=np.float32), OUTPUT_RATE)

@@ -15,6 +15,7 @@ talker's own processors: repetition penalty, top-k, and the codec bos suppressed
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -116,11 +117,13 @@ class Voice:
 
     # --- codes ---------------------------------------------------------------------------------------
 
+    @torch.inference_mode()
     def _embed_text(self, token: int) -> torch.Tensor:
         table = self._whole.thinker.get_input_embeddings()
         row: torch.Tensor = table(torch.tensor([[token]], device=table.weight.device))
         return row  # [1, 1, H]
 
+    @torch.inference_mode()
     def _start(self) -> torch.Tensor:
         """The prefix forward; returns the logits of the first code."""
         from transformers import DynamicCache
@@ -172,6 +175,7 @@ class Voice:
         token = self._talker.text_eos_token if self._tail == 1 else self._talker.text_pad_token
         return self._embed_text(int(token))
 
+    @torch.inference_mode()
     def _step(self, code: int, row: torch.Tensor) -> torch.Tensor:
         talker = self._talker
         ids = torch.tensor([[code]], device=row.device)
@@ -186,32 +190,32 @@ class Voice:
         logits: torch.Tensor = out.logits[0, -1]
         return logits
 
-    def advance(self, writing: bool) -> list[Audio]:
+    def advance(self, writing: bool, cancelled: threading.Event | None = None) -> Iterator[Audio]:
         """Run the talker as far as the reply rows allow (to its end once the thinker has finished,
-        `writing` False); returns the chunks of audio whose codes are complete."""
-        chunks: list[Audio] = []
-        with torch.inference_mode():
-            if self._cache is None and not self.ended:
-                if not self._replies.rows:
-                    self.ended = not writing  # ended: the thinker wrote nothing the talker can say
-                    return chunks
-                self._logits = self._start()
-            while not self.ended:
-                if self._pending is None:
-                    code = self._sampler.choose(self._logits.float().cpu().numpy())
-                    if code in self._ends or len(self.codes) >= self._sampling.max_codes:
-                        self.ended = True
-                        break
-                    self.codes.append(code)
-                    chunks.extend(self._ready_chunks(final=False))
-                    self._pending = code
-                row = self._next_row(writing)
-                if row is None:
-                    return chunks
-                self._logits = self._step(self._pending, row)
-                self._pending = None
-            chunks.extend(self._ready_chunks(final=True))
-        return chunks
+        `writing` False), yielding each chunk of audio as soon as its codes are there; stops between
+        two codes once `cancelled` is set."""
+        if self._cache is None and not self.ended:
+            if not self._replies.rows:
+                self.ended = not writing  # ended: the thinker wrote nothing the talker can say
+                return
+            self._logits = self._start()
+        while not self.ended:
+            if cancelled is not None and cancelled.is_set():
+                return
+            if self._pending is None:
+                code = self._sampler.choose(self._logits.float().cpu().numpy())
+                if code in self._ends or len(self.codes) >= self._sampling.max_codes:
+                    self.ended = True
+                    break
+                self.codes.append(code)
+                yield from self._ready_chunks(final=False)
+                self._pending = code
+            row = self._next_row(writing)
+            if row is None:
+                return
+            self._logits = self._step(self._pending, row)
+            self._pending = None
+        yield from self._ready_chunks(final=True)
 
     # --- audio ---------------------------------------------------------------------------------------
 
@@ -224,6 +228,7 @@ class Voice:
             self._chunks += 1
             size = self._chunking.rest
 
+    @torch.inference_mode()
     def _decode(self, start: int, end: int) -> Audio:
         """Audio of codes [start, end), decoded with up to `context` codes before it (their audio dropped)."""
         begin = max(0, start - self._chunking.context)
