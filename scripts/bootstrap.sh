@@ -10,6 +10,11 @@ cd "$(dirname "$0")/.."
 
 venv="${OMNIVOX_VENV:-.venv}"
 extras="${1:-test}"          # pip extras to install with the package
+# OMNIVOX_EXTRAS (a comma list, e.g. `omni,ray`) adds optional extras: `omni` = torch + transformers for
+# the transformers-omni backend (docs/native-audio.md).
+if [[ -n "${OMNIVOX_EXTRAS:-}" ]]; then
+    extras="$extras,$OMNIVOX_EXTRAS"
+fi
 openai_spec="${2:-}"         # optional override of the openai SDK requirement (a second SDK line)
 python="${PYTHON:-python3}"
 

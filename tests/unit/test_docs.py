@@ -7,6 +7,7 @@ import pytest
 from omnivox.config import (
     AudioSettings,
     LanguageModelSettings,
+    OmniModelSettings,
     RateLimitSettings,
     RealtimeSettings,
     RequestLimits,
@@ -25,6 +26,7 @@ FIELDS = [
     *Settings.model_fields,
     *LanguageModelSettings.model_fields,
     *UpstreamModelSettings.model_fields,
+    *OmniModelSettings.model_fields,
     *SpeechModelSettings.model_fields,
     *AudioSettings.model_fields,
     *RateLimitSettings.model_fields,
