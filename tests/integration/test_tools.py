@@ -233,3 +233,44 @@ def test_bad_tool_requests(url: str, fields: dict[str, Any], param: str) -> None
     assert response.status_code == 400, response.text
     validate(response.json(), "ErrorResponse")
     assert response.json()["error"]["param"] == param
+
+
+def _streamed_choice(url: str, body: dict[str, Any]) -> tuple[str | None, dict[int, dict[str, str]]]:
+    events, done = read_events(url, {**body, "stream": True})
+    assert done
+    reason, calls = None, {}
+    for event in events:
+        validate(event, "CreateChatCompletionStreamResponse")
+        for choice in event["choices"]:
+            reason = choice["finish_reason"] or reason
+            for delta in choice["delta"].get("tool_calls") or []:
+                call = calls.setdefault(delta["index"], {"name": "", "arguments": ""})
+                call["name"] += delta["function"].get("name") or ""
+                call["arguments"] += delta["function"].get("arguments") or ""
+    return reason, calls
+
+
+@pytest.mark.parametrize("limit", [22, 26])
+def test_a_call_cut_by_the_limit_finishes_with_length_streamed_or_not(url: str, limit: int) -> None:
+    """The limit ends the answer inside a call's arguments: `finish_reason` is `length` (as OpenAI says),
+    not `tool_calls`, and the cut call is the same streamed or not: its name and the arguments so far."""
+    body = {
+        "model": "gpt-audio",
+        "messages": ASK,
+        "tools": TOOLS,
+        "tool_choice": "required",
+        "seed": 3,
+        "max_completion_tokens": limit,
+    }
+    whole = completion(url, body, timeout=300)
+    validate(whole, "CreateChatCompletionResponse")
+    choice = whole["choices"][0]
+    assert choice["finish_reason"] == "length"
+    calls = choice["message"]["tool_calls"]
+    assert len(calls) == 1 and calls[0]["function"]["name"] in SCHEMAS
+    arguments = calls[0]["function"]["arguments"]
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(arguments)  # cut
+    reason, streamed = _streamed_choice(url, body)
+    assert reason == "length"
+    assert streamed == {0: {"name": calls[0]["function"]["name"], "arguments": arguments}}

@@ -203,9 +203,15 @@ def calls_from_text(events: Iterator[Event]) -> Iterator[Event]:
         elif isinstance(event, Finished):
             streamer = streamers.setdefault(event.index, CallStreamer())
             yield from _events(event.index, streamer.finish(), called)
-            yield Finished(event.index, "tool_calls") if event.index in called else event
+            yield _finished(event, event.index in called)
         else:
             yield event
+
+
+def _finished(event: Finished, called: bool) -> Finished:
+    """A choice that called ends with `tool_calls`, unless the token limit cut it (`length`, as OpenAI
+    says): then its last call's arguments are the fragment written so far, streamed or not."""
+    return Finished(event.index, "tool_calls") if called and event.reason != "length" else event
 
 
 def _events(index: int, items: list[StreamItem], called: set[int]) -> Iterator[Event]:
