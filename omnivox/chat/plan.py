@@ -40,8 +40,8 @@ class ChatPlan:
     model_name: str  # the id the client asked for, echoed in responses
     messages: tuple[PlannedMessage, ...]  # rendered by the chat template once audio is heard
     sampling: SamplingParams
-    max_tokens: int | None  # None: until the context window is full
-    max_tokens_param: str  # which parameter set the limit, for error messages
+    max_tokens: int | None  # the request's limit, else the model's default; None: until the window is full
+    max_tokens_param: str | None  # which parameter set the limit, for error messages; None: the default
     stop: tuple[str, ...]
     n: int
     top_logprobs: int | None  # None: no logprobs
@@ -66,7 +66,7 @@ def build_plan(
     """Blocking (a schema's size is counted here): call it off the event loop."""
     model = catalog.resolve(request.model)
     _refuse_unsupported(request)
-    max_tokens, max_param = _max_tokens(request)
+    max_tokens, max_param = _max_tokens(request, model.default_max_tokens)
     constraint = _tools(request) or response_constraint(request.response_format)
     measure_constraint(constraint, limits)
     _refuse_incapable(request, model)
@@ -169,7 +169,9 @@ def _logit_bias(bias: dict[str, float] | None, vocab_size: int | None) -> tuple[
     return tuple(out)
 
 
-def _max_tokens(request: ChatCompletionRequest) -> tuple[int | None, str]:
+def _max_tokens(request: ChatCompletionRequest, default: int | None) -> tuple[int | None, str | None]:
+    """The completion limit and the parameter that set it; with neither parameter, the model's default
+    (param None: a limit the client did not ask for is shortened to fit the window, never refused)."""
     if request.max_tokens is not None and request.max_completion_tokens is not None:
         raise InvalidRequest(
             "Give either `max_completion_tokens` or the deprecated `max_tokens`, not both.",
@@ -177,7 +179,9 @@ def _max_tokens(request: ChatCompletionRequest) -> tuple[int | None, str]:
         )
     if request.max_tokens is not None:
         return request.max_tokens, "max_tokens"
-    return request.max_completion_tokens, "max_completion_tokens"
+    if request.max_completion_tokens is not None:
+        return request.max_completion_tokens, "max_completion_tokens"
+    return default, None
 
 
 def _stop_sequences(stop: str | list[str] | None) -> tuple[str, ...]:
@@ -238,6 +242,7 @@ _CAPABILITIES: tuple[tuple[str, _Check, _Capable], ...] = (
         lambda c: c.tool_choice,
     ),
 )
+
 
 _DEPRECATED = "is deprecated and not supported: use `tools` and `tool_choice`"
 _REFUSALS: tuple[tuple[str, _Check, str], ...] = (

@@ -48,10 +48,9 @@ class PreparedChat:
 
 
 def generation_spec(plan: ChatPlan) -> GenerationSpec:
-    limit = plan.max_tokens if plan.max_tokens is not None else plan.model.default_max_tokens
     return GenerationSpec(
         sampling=plan.sampling,
-        max_tokens=limit,
+        max_tokens=plan.max_tokens,
         stop=plan.stop,
         n=plan.n,
         top_logprobs=plan.top_logprobs,
@@ -117,28 +116,33 @@ class ChatService:
             conversation = Conversation(messages, blocks)
         prompt = await plan.model.model.prompt(conversation, spec)
         if prompt.tokens is not None:
-            self._check_context(plan, prompt.tokens)
+            spec = self._check_context(plan, spec, prompt.tokens)
         return PreparedChat(plan, spec, prompt)
 
     @staticmethod
-    def _check_context(plan: ChatPlan, prompt_tokens: int) -> None:
+    def _check_context(plan: ChatPlan, spec: GenerationSpec, prompt_tokens: int) -> GenerationSpec:
+        """Refuse a prompt, or a prompt and the limit the client asked for, beyond the window. The model's
+        default limit is shortened to what the window leaves instead (the spec that says so)."""
         window = plan.model.model.info.context_window
         if window is None:
-            return
+            return spec
         if prompt_tokens >= window:
             raise ContextLengthExceeded(
                 f"This model's maximum context length is {window} tokens. However, your messages resulted "
                 f"in {prompt_tokens} tokens. Please reduce the length of the messages.",
                 param="messages",
             )
-        if plan.max_tokens is not None and prompt_tokens + plan.max_tokens > window:
-            raise ContextLengthExceeded(
-                f"This model's maximum context length is {window} tokens. However, you requested "
-                f"{prompt_tokens + plan.max_tokens} tokens ({prompt_tokens} in the messages, "
-                f"{plan.max_tokens} in the completion). Please reduce the length of the messages or "
-                "completion.",
-                param=plan.max_tokens_param,
-            )
+        if plan.max_tokens is None or prompt_tokens + plan.max_tokens <= window:
+            return spec
+        if plan.max_tokens_param is None:
+            return dataclasses.replace(spec, max_tokens=window - prompt_tokens)
+        raise ContextLengthExceeded(
+            f"This model's maximum context length is {window} tokens. However, you requested "
+            f"{prompt_tokens + plan.max_tokens} tokens ({prompt_tokens} in the messages, "
+            f"{plan.max_tokens} in the completion). Please reduce the length of the messages or "
+            "completion.",
+            param=plan.max_tokens_param,
+        )
 
     def _reserve(self, speech: SpeechPlan | None) -> Ticket | None:
         """A place in our voice's queue for a spoken answer (none for text, or a model that speaks)."""
