@@ -67,7 +67,9 @@ def build_plan(
     model = catalog.resolve(request.model)
     _refuse_unsupported(request)
     max_tokens, max_param = _max_tokens(request, model.default_max_tokens)
-    constraint = _tools(request) or response_constraint(request.response_format)
+    constraint = _tools(request) or response_constraint(
+        request.response_format, request.structured_outputs is not False
+    )
     measure_constraint(constraint, limits)
     _refuse_incapable(request, model)
     return ChatPlan(
@@ -232,7 +234,7 @@ _CAPABILITIES: tuple[tuple[str, _Check, _Capable], ...] = (
     ("n", lambda r: (r.n or 1) > 1, lambda c: c.n),
     (
         "response_format",
-        lambda r: r.response_format is not None and r.response_format.get("type") != "text",
+        lambda r: _json_response(r) and r.structured_outputs is not False,  # false: asked in the prompt
         lambda c: c.json_schema,
     ),
     ("tools", lambda r: bool(r.tools) and r.tool_choice != "none", lambda c: c.tools),
@@ -242,6 +244,10 @@ _CAPABILITIES: tuple[tuple[str, _Check, _Capable], ...] = (
         lambda c: c.tool_choice,
     ),
 )
+
+
+def _json_response(request: ChatCompletionRequest) -> bool:
+    return request.response_format is not None and request.response_format.get("type") != "text"
 
 
 _DEPRECATED = "is deprecated and not supported: use `tools` and `tool_choice`"

@@ -103,7 +103,11 @@ class UpstreamChatModel:
 
     async def prompt(self, conversation: Conversation, spec: GenerationSpec) -> Prompt:
         # The upstream renders its own template and counts its own tokens: the context is its to check.
-        return UpstreamPrompt(None, 0, tuple(conversation.messages))
+        messages = tuple(conversation.messages)
+        constraint = spec.constraint
+        if isinstance(constraint, JsonSchema) and not constraint.enforced:  # asked for in the prompt only
+            messages = ({"role": "system", "content": constraint.instructions()}, *messages)
+        return UpstreamPrompt(None, 0, messages)
 
     def generate(self, prompt: Prompt, spec: GenerationSpec) -> UpstreamStream:
         if not isinstance(prompt, UpstreamPrompt):
@@ -139,7 +143,7 @@ class UpstreamChatModel:
             body |= {"logprobs": True, "top_logprobs": spec.top_logprobs}
         if spec.stream:
             body["stream_options"] = {"include_usage": True}
-        if isinstance(spec.constraint, JsonSchema):
+        if isinstance(spec.constraint, JsonSchema) and spec.constraint.enforced:
             body["response_format"] = _response_format(spec.constraint)
         elif isinstance(spec.constraint, ToolChoice):
             body |= _tools(spec.constraint)
