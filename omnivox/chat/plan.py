@@ -16,7 +16,7 @@ from omnivox.chat.tools import plan_tools
 from omnivox.config import RequestLimits
 from omnivox.errors import InvalidRequest, UnsupportedParameter
 from omnivox.protocol.chat import ChatCompletionRequest
-from omnivox.runtimes.chat_model import Capabilities, OutputConstraint, ToolChoice
+from omnivox.runtimes.chat_model import Capabilities, JsonSchema, OutputConstraint, ToolChoice
 from omnivox.sampling.sampler import SamplingParams
 from omnivox.serving.catalog import ModelCatalog, ServedModel, ServedVoice
 
@@ -67,9 +67,8 @@ def build_plan(
     model = catalog.resolve(request.model)
     _refuse_unsupported(request)
     max_tokens, max_param = _max_tokens(request, model.default_max_tokens)
-    constraint = _tools(request) or response_constraint(
-        request.response_format, request.structured_outputs is not False
-    )
+    answer = response_constraint(request.response_format, request.structured_outputs is not False)
+    constraint = _tools(request, answer) or answer
     measure_constraint(constraint, limits)
     _refuse_incapable(request, model)
     return ChatPlan(
@@ -96,14 +95,11 @@ def build_plan(
     )
 
 
-def _tools(request: ChatCompletionRequest) -> ToolChoice | None:
-    tools = plan_tools(request.tools, request.tool_choice, request.parallel_tool_calls is not False)
+def _tools(request: ChatCompletionRequest, answer: JsonSchema | None) -> ToolChoice | None:
+    parallel = request.parallel_tool_calls is not False
+    tools = plan_tools(request.tools, request.tool_choice, parallel, answer)
     if tools is None:
         return None
-    if request.response_format is not None and request.response_format.get("type") != "text":
-        raise InvalidRequest(
-            "`response_format` together with `tools` is not supported yet.", param="response_format"
-        )
     if request.stream and request.modalities and "audio" in request.modalities:
         raise InvalidRequest("A streamed spoken answer cannot call tools yet.", param="tools")
     return tools

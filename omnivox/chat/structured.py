@@ -92,3 +92,4 @@ def measure_constraint(constraint: OutputConstraint | None, limits: RequestLimit
             measure_schema(constraint.schema, limits, constraint.param)
     elif constraint is not None:
         measure_schema({"anyOf": [dict(t.parameters) for t in constraint.tools]}, limits, "tools")
+        measure_constraint(constraint.answer, limits)

@@ -86,12 +86,14 @@ class JsonSchema:
 @dataclass(frozen=True, slots=True)
 class ToolChoice:
     """The model may (`auto`) or must (`required`) call one of `tools`; `function` names the one function
-    it must call when the request named it (then `tools` holds that function only)."""
+    it must call when the request named it (then `tools` holds that function only). `answer`: what an
+    answer that calls nothing must follow (a `response_format` given with the tools; None: free text)."""
 
     tools: tuple[Tool, ...]
     mode: Literal["auto", "required"]
     parallel: bool
     function: str | None = None
+    answer: JsonSchema | None = None
 
 
 #: What the output must follow, backend-neutral: each backend compiles it its own way (GBNF for the

@@ -212,7 +212,10 @@ def test_a_spoken_question_calls_a_tool_and_that_turn_has_no_audio(
         ({"tools": [{"type": "retrieval"}]}, "tools[0].type"),
         ({"tools": [{"type": "function", "function": {"name": "bad name"}}]}, "tools[0].function.name"),
         ({"tools": [*TOOLS, TOOLS[0]]}, "tools"),
-        ({"response_format": {"type": "json_object"}}, "response_format"),
+        (
+            {"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"not": {}}}}},
+            "response_format.json_schema.schema",
+        ),
         (
             {
                 "tools": [
@@ -235,19 +238,21 @@ def test_bad_tool_requests(url: str, fields: dict[str, Any], param: str) -> None
     assert response.json()["error"]["param"] == param
 
 
-def _streamed_choice(url: str, body: dict[str, Any]) -> tuple[str | None, dict[int, dict[str, str]]]:
+def _streamed_choice(url: str, body: dict[str, Any]) -> tuple[str | None, dict[int, dict[str, str]], str]:
+    """Choice 0 of a streamed answer: its finish reason, its calls (index -> name, arguments), its text."""
     events, done = read_events(url, {**body, "stream": True})
     assert done
-    reason, calls = None, {}
+    reason, calls, content = None, {}, ""
     for event in events:
         validate(event, "CreateChatCompletionStreamResponse")
         for choice in event["choices"]:
             reason = choice["finish_reason"] or reason
+            content += choice["delta"].get("content") or ""
             for delta in choice["delta"].get("tool_calls") or []:
                 call = calls.setdefault(delta["index"], {"name": "", "arguments": ""})
                 call["name"] += delta["function"].get("name") or ""
                 call["arguments"] += delta["function"].get("arguments") or ""
-    return reason, calls
+    return reason, calls, content
 
 
 @pytest.mark.parametrize("limit", [22, 26])
@@ -271,6 +276,84 @@ def test_a_call_cut_by_the_limit_finishes_with_length_streamed_or_not(url: str, 
     arguments = calls[0]["function"]["arguments"]
     with pytest.raises(json.JSONDecodeError):
         json.loads(arguments)  # cut
-    reason, streamed = _streamed_choice(url, body)
+    reason, streamed, _ = _streamed_choice(url, body)
     assert reason == "length"
     assert streamed == {0: {"name": calls[0]["function"]["name"], "arguments": arguments}}
+
+
+ANSWER = {
+    "type": "object",
+    "properties": {"reply": {"type": "string", "maxLength": 60}, "sure": {"type": "boolean"}},
+    "required": ["reply", "sure"],
+    "additionalProperties": False,
+}
+ANSWER_FORMAT = {"type": "json_schema", "json_schema": {"name": "answer", "schema": ANSWER, "strict": True}}
+#: SmolLM2's tokens that start with `<`: banned, the model cannot begin a call and must answer.
+OPENING = [44, 2067, 9617, 10204, 22577, 22646, 33691]
+
+
+def _accepts(model: Any, grammar: str, text: str) -> bool:
+    constraint = model.constrain(grammar)
+    try:
+        for token in model.tokenize(text):
+            if not constraint.allows(token):
+                return False
+            constraint.accept(token)
+        return True
+    finally:
+        constraint.close()
+
+
+def test_one_grammar_takes_a_call_or_a_schema_valid_answer() -> None:
+    from omnivox.backends.logits.tool_format import calls_grammar
+    from omnivox.config import LanguageModelSettings
+    from omnivox.runtimes.chat_model import JsonSchema, Tool, ToolChoice
+    from omnivox.serving.registry import load_llama_cpp
+
+    tools = tuple(Tool(t["function"]["name"], "", t["function"]["parameters"]) for t in TOOLS)
+    answer = JsonSchema(ANSWER, "answer")
+    model = load_llama_cpp(LanguageModelSettings(id="smollm2", context_window=512))
+    try:
+        auto = calls_grammar(ToolChoice(tools, "auto", True, answer=answer))
+        call = '<tool_call>{"name": "get_time", "arguments": {"city": "Oslo"}}</tool_call>'
+        assert _accepts(model, auto, call)
+        assert _accepts(model, auto, '{"reply": "hi", "sure": true}')
+        assert not _accepts(model, auto, "Hello")  # free text: not without the schema
+        assert not _accepts(model, auto, '{"other": 1}')
+        required = calls_grammar(ToolChoice(tools, "required", True, answer=answer))
+        assert _accepts(model, required, call)
+        assert not _accepts(model, required, '{"reply": "hi", "sure": true}')
+    finally:
+        model.close()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_tools_with_a_json_schema_call_or_answer_valid_json(url: str, seed: int) -> None:
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
+    for streamed in (False, True):
+        kwargs: dict[str, Any] = {"model": "gpt-audio", "messages": ASK, "tools": TOOLS, "seed": seed}
+        kwargs |= {"response_format": ANSWER_FORMAT, "max_completion_tokens": 120}
+        if not streamed:
+            choice = client.chat.completions.create(**kwargs).choices[0]
+            calls = [c.model_dump() for c in choice.message.tool_calls or []]
+            reason, content = choice.finish_reason, choice.message.content
+        else:
+            reason, streamed_calls, content = _streamed_choice(url, kwargs)
+            calls = [{"function": c} for c in streamed_calls.values()]
+        if reason == "tool_calls":
+            for call in calls:
+                jsonschema.validate(
+                    json.loads(call["function"]["arguments"]), SCHEMAS[call["function"]["name"]]
+                )
+        else:
+            assert reason == "stop"
+            jsonschema.validate(json.loads(content or ""), ANSWER)
+
+
+def test_tools_with_a_json_schema_answer_when_no_call_can_start(url: str) -> None:
+    choice = _complete(
+        url, response_format=ANSWER_FORMAT, logit_bias={str(t): -100 for t in OPENING}, seed=4
+    )["choices"][0]
+    assert choice["finish_reason"] == "stop" and not choice["message"].get("tool_calls")
+    jsonschema.validate(json.loads(choice["message"]["content"]), ANSWER)
+
