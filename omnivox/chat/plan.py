@@ -97,12 +97,7 @@ def build_plan(
 
 def _tools(request: ChatCompletionRequest, answer: JsonSchema | None) -> ToolChoice | None:
     parallel = request.parallel_tool_calls is not False
-    tools = plan_tools(request.tools, request.tool_choice, parallel, answer)
-    if tools is None:
-        return None
-    if request.stream and request.modalities and "audio" in request.modalities:
-        raise InvalidRequest("A streamed spoken answer cannot call tools yet.", param="tools")
-    return tools
+    return plan_tools(request.tools, request.tool_choice, parallel, answer)
 
 
 def _speech(request: ChatCompletionRequest, catalog: ModelCatalog, speaks: bool) -> SpeechPlan | None:

@@ -17,7 +17,7 @@ from omnivox.chat.messages import audio_parts, audio_refs, render
 from omnivox.chat.plan import ChatPlan, SpeechPlan, build_plan
 from omnivox.chat.respond import ChoiceResult, ResponseBuilder
 from omnivox.chat.speaking import Speaker
-from omnivox.chat.streaming import spoken_chunks, text_chunks
+from omnivox.chat.streaming import spoken_chunks, spoken_or_called_chunks, text_chunks
 from omnivox.config import AudioSettings, RequestLimits
 from omnivox.context import charge_tokens, record_usage, usage_recorder
 from omnivox.errors import ContextLengthExceeded, ModelFailure
@@ -245,7 +245,12 @@ class ChatService:
         chunks: AsyncIterator[ChatCompletionChunk]
         if speech is not None:
             charge = functools.partial(self._charge_spoken, prepared.plan, usage_recorder())
-            chunks = spoken_chunks(speech, events, builder, self._speaker, reserved=voice, charge=charge)
+            if prepared.plan.tools is not None:  # text is spoken, calls stream as calls
+                chunks = spoken_or_called_chunks(
+                    prepared.plan, speech, events, builder, self._speaker, reserved=voice, charge=charge
+                )
+            else:
+                chunks = spoken_chunks(speech, events, builder, self._speaker, reserved=voice, charge=charge)
         else:
             chunks = text_chunks(prepared.plan, events, builder)
         # A stream that is dropped unread (its client left before the first chunk) never runs its

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from omnivox.chat.plan import ChatPlan, SpeechPlan
@@ -13,6 +13,7 @@ from omnivox.protocol.chat import ChatCompletionChunk, FinishReason
 from omnivox.runtimes.chat_model import EventStream
 from omnivox.runtimes.events import (
     AudioDelta,
+    Event,
     Finished,
     TextDelta,
     ToolCallArguments,
@@ -50,6 +51,67 @@ async def text_chunks(
                 yield builder.finish_chunk(event.index, event.reason)
     finally:
         events.cancel()
+
+
+class _Replayed:
+    """An event stream whose first events were read already (to see what kind of answer it is): they
+    come again first, then the rest."""
+
+    def __init__(self, head: Sequence[Event], rest: AsyncIterator[Event], events: EventStream) -> None:
+        self._head = head
+        self._rest = rest
+        self._events = events
+
+    async def __aiter__(self) -> AsyncIterator[Event]:
+        for event in self._head:
+            yield event
+        async for event in self._rest:
+            yield event
+
+    async def ready(self) -> None:
+        await self._events.ready()
+
+    def cancel(self) -> None:
+        self._events.cancel()
+
+
+async def spoken_or_called_chunks(
+    plan: ChatPlan,
+    speech: SpeechPlan,
+    events: EventStream,
+    builder: ResponseBuilder,
+    speaker: Speaker,
+    *,
+    reserved: Ticket | None,
+    charge: Callable[[float], None] | None = None,
+) -> AsyncIterator[ChatCompletionChunk]:
+    """A spoken answer that may call tools. The model writes text or calls (its grammar sees to it), so
+    the first event that is either says which: a text answer is spoken (`spoken_chunks`); calls stream
+    as `delta.tool_calls` like a text answer's, with no audio (the turn after the tool results is
+    spoken), and the place in the voice's queue is given back."""
+    rest = aiter(events)
+    head: list[Event] = []
+    calls = False
+    try:
+        async for event in rest:
+            head.append(event)
+            if isinstance(event, TextDelta | ToolCallStart | AudioDelta | Finished):
+                calls = isinstance(event, ToolCallStart)
+                break
+    except BaseException:
+        events.cancel()
+        if reserved is not None:
+            reserved.release()
+        raise
+    replayed = _Replayed(head, rest, events)
+    if calls:
+        if reserved is not None:
+            reserved.release()
+        chunks = text_chunks(plan, replayed, builder)
+    else:
+        chunks = spoken_chunks(speech, replayed, builder, speaker, reserved=reserved, charge=charge)
+    async for chunk in chunks:
+        yield chunk
 
 
 @dataclass

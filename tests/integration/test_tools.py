@@ -357,3 +357,61 @@ def test_tools_with_a_json_schema_answer_when_no_call_can_start(url: str) -> Non
     assert choice["finish_reason"] == "stop" and not choice["message"].get("tool_calls")
     jsonschema.validate(json.loads(choice["message"]["content"]), ANSWER)
 
+
+def _spoken_stream(url: str, **fields: Any) -> tuple[str | None, dict[int, dict[str, str]], dict[str, Any]]:
+    """A streamed spoken answer through the SDK: its finish reason, its calls, and its audio (id,
+    transcript, pcm16 bytes) read from `delta.audio` (a dict on openai 1.x, typed on 2.x: dumped)."""
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
+    stream = client.chat.completions.create(
+        model="gpt-audio",
+        tools=TOOLS,
+        stream=True,
+        modalities=["text", "audio"],
+        audio={"voice": "coral", "format": "pcm16"},
+        **fields,
+    )
+    reason, calls = None, {}
+    audio: dict[str, Any] = {"id": None, "transcript": "", "data": b""}
+    for chunk in stream:
+        validate(chunk.model_dump(mode="json", exclude_unset=True), "CreateChatCompletionStreamResponse")
+        for choice in chunk.choices:
+            reason = choice.finish_reason or reason
+            for delta in choice.delta.tool_calls or []:
+                call = calls.setdefault(delta.index, {"name": "", "arguments": ""})
+                call["name"] += (delta.function and delta.function.name) or ""
+                call["arguments"] += (delta.function and delta.function.arguments) or ""
+            spoken = choice.delta.model_dump().get("audio") or {}
+            audio["id"] = spoken.get("id") or audio["id"]
+            audio["transcript"] += spoken.get("transcript") or ""
+            audio["data"] += base64.b64decode(spoken.get("data") or "")
+    return reason, calls, audio
+
+
+def test_a_streamed_spoken_answer_calls_a_tool_and_the_turn_after_is_spoken(url: str) -> None:
+    reason, calls, audio = _spoken_stream(url, messages=ASK, tool_choice="required", seed=1)
+    assert reason == "tool_calls" and calls and audio["id"] is None and not audio["data"]
+    for call in calls.values():
+        jsonschema.validate(json.loads(call["arguments"]), SCHEMAS[call["name"]])
+    name, arguments = calls[0]["name"], calls[0]["arguments"]
+    turn = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": name, "arguments": arguments}}
+        ],
+    }
+    result = {"role": "tool", "tool_call_id": "call_1", "content": '{"weather": "sunny, 21 C"}'}
+    after = [*ASK, turn, result]
+    banned = {str(t): -100 for t in OPENING}  # so that the model answers rather than calls again
+    reason, calls, audio = _spoken_stream(
+        url, messages=after, logit_bias=banned, seed=1, max_completion_tokens=40
+    )
+    assert reason in ("stop", "length") and not calls
+    assert audio["id"] and audio["transcript"].strip() and len(audio["data"]) > 4800  # > 0.1 s of pcm16
+    again = [
+        *after,
+        {"role": "assistant", "audio": {"id": audio["id"]}},
+        {"role": "user", "content": "Thanks!"},
+    ]
+    reply = _complete(url, messages=again, tool_choice="none", max_completion_tokens=5)
+    assert reply["choices"][0]["message"]["content"]  # the stored spoken answer is reusable
