@@ -117,8 +117,6 @@ def _speech(request: ChatCompletionRequest, catalog: ModelCatalog, speaks: bool)
         )
     if request.stream and request.audio.format != "pcm16":
         raise InvalidRequest("Streamed audio output must use format pcm16.", param="audio.format")
-    if (request.n or 1) > 1:
-        raise InvalidRequest("Audio output supports one choice (`n` = 1).", param="n")
     requested = request.audio.voice
     if speaks:  # the model's own voice: omnivox's are not used
         name = requested if isinstance(requested, str) else str(requested.get("id", ""))

@@ -4,6 +4,7 @@ layer sends a status line."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import weakref
@@ -17,7 +18,7 @@ from omnivox.chat.messages import audio_parts, audio_refs, render
 from omnivox.chat.plan import ChatPlan, SpeechPlan, build_plan
 from omnivox.chat.respond import ChoiceResult, ResponseBuilder
 from omnivox.chat.speaking import Speaker
-from omnivox.chat.streaming import spoken_chunks, spoken_or_called_chunks, text_chunks
+from omnivox.chat.streaming import spoken_chunks, text_chunks
 from omnivox.config import AudioSettings, RequestLimits
 from omnivox.context import charge_tokens, record_usage, usage_recorder
 from omnivox.errors import ContextLengthExceeded, ModelFailure
@@ -185,14 +186,14 @@ class ChatService:
 
     async def complete(self, prepared: PreparedChat) -> ChatCompletion:
         plan = prepared.plan
-        voice = self._reserve(plan.speech)
+        voice = self._reserve(plan.speech)  # held until every choice is spoken
         try:
-            return await self._complete(prepared, voice)
+            return await self._complete(prepared)
         finally:
             if voice is not None:
                 voice.release()
 
-    async def _complete(self, prepared: PreparedChat, voice: Ticket | None) -> ChatCompletion:
+    async def _complete(self, prepared: PreparedChat) -> ChatCompletion:
         plan = prepared.plan
         events = self._start(prepared)
         with_logprobs = plan.top_logprobs is not None
@@ -211,16 +212,24 @@ class ChatService:
             events.cancel()
         if usage is None:
             raise ModelFailure("The generation ended without a result.")
-        speech = plan.speech
-        if speech is not None and not choices[0].tool_calls:  # a turn that calls tools is not spoken
-            if speech.voice is None:
-                choices[0].audio = await self._speaker.adopt(speech, spoken)
-            elif voice is not None:
-                charge = functools.partial(self._charge_spoken, plan, record_usage)  # on the voice's worker
-                choices[0].audio = await self._speaker.speak(
-                    speech, speech.voice, choices[0].text, voice, charge
-                )
+        if plan.speech is not None:
+            await asyncio.gather(
+                *(self._speak(plan, plan.speech, i, c, spoken) for i, c in enumerate(choices))
+            )
         return self._builder(plan).completion(choices, usage)
+
+    async def _speak(
+        self, plan: ChatPlan, speech: SpeechPlan, index: int, choice: ChoiceResult, spoken: list[AudioDelta]
+    ) -> None:
+        """One choice, spoken and stored under its own audio id (a turn that calls tools is not spoken).
+        The choices' voices are queued together on the voice's worker, under the request's one place."""
+        if choice.tool_calls:
+            return
+        if speech.voice is None:
+            choice.audio = await self._speaker.adopt(speech, [a for a in spoken if a.index == index])
+            return
+        charge = functools.partial(self._charge_spoken, plan, record_usage)  # on the voice's worker
+        choice.audio = await self._speaker.speak(speech, speech.voice, choice.text, Ticket.covered(), charge)
 
     async def stream(self, prepared: PreparedChat) -> AsyncIterator[ChatCompletionChunk]:
         """Admits and starts now; returns once the model has started (an upstream's answer headers), so
@@ -245,12 +254,9 @@ class ChatService:
         chunks: AsyncIterator[ChatCompletionChunk]
         if speech is not None:
             charge = functools.partial(self._charge_spoken, prepared.plan, usage_recorder())
-            if prepared.plan.tools is not None:  # text is spoken, calls stream as calls
-                chunks = spoken_or_called_chunks(
-                    prepared.plan, speech, events, builder, self._speaker, reserved=voice, charge=charge
-                )
-            else:
-                chunks = spoken_chunks(speech, events, builder, self._speaker, reserved=voice, charge=charge)
+            chunks = spoken_chunks(
+                prepared.plan, events, builder, self._speaker, reserved=voice, charge=charge
+            )
         else:
             chunks = text_chunks(prepared.plan, events, builder)
         # A stream that is dropped unread (its client left before the first chunk) never runs its
