@@ -198,13 +198,6 @@ BAD_REQUESTS: list[tuple[str, Any, int, str | None, str | None]] = [
         "invalid_value",
     ),
     (
-        "audio with n > 1",
-        _body(modalities=["audio"], audio={"voice": "alloy", "format": "pcm16"}, n=2),
-        400,
-        "n",
-        "invalid_value",
-    ),
-    (
         "audio reference unknown",
         _body(messages=[{"role": "assistant", "audio": {"id": "audio_x"}}, *OK_MESSAGES]),
         400,
