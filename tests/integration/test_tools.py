@@ -283,7 +283,7 @@ def test_a_call_cut_by_the_limit_finishes_with_length_streamed_or_not(url: str, 
 
 ANSWER = {
     "type": "object",
-    "properties": {"reply": {"type": "string", "maxLength": 60}, "sure": {"type": "boolean"}},
+    "properties": {"reply": {"type": "string", "maxLength": 30}, "sure": {"type": "boolean"}},
     "required": ["reply", "sure"],
     "additionalProperties": False,
 }
@@ -327,12 +327,12 @@ def test_one_grammar_takes_a_call_or_a_schema_valid_answer() -> None:
         model.close()
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, 2])
 def test_tools_with_a_json_schema_call_or_answer_valid_json(url: str, seed: int) -> None:
-    client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0, timeout=1200)
     for streamed in (False, True):
         kwargs: dict[str, Any] = {"model": "gpt-audio", "messages": ASK, "tools": TOOLS, "seed": seed}
-        kwargs |= {"response_format": ANSWER_FORMAT, "max_completion_tokens": 120}
+        kwargs |= {"response_format": ANSWER_FORMAT, "max_completion_tokens": 80}
         if not streamed:
             choice = client.chat.completions.create(**kwargs).choices[0]
             calls = [c.model_dump() for c in choice.message.tool_calls or []]
@@ -361,7 +361,7 @@ def test_tools_with_a_json_schema_answer_when_no_call_can_start(url: str) -> Non
 def _spoken_stream(url: str, **fields: Any) -> tuple[str | None, dict[int, dict[str, str]], dict[str, Any]]:
     """A streamed spoken answer through the SDK: its finish reason, its calls, and its audio (id,
     transcript, pcm16 bytes) read from `delta.audio` (a dict on openai 1.x, typed on 2.x: dumped)."""
-    client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0, timeout=1200)
     stream = client.chat.completions.create(
         model="gpt-audio",
         tools=TOOLS,
