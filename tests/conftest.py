@@ -59,6 +59,7 @@ def serve_fake(
     max_pending: int = 8,
     upstream: bool | None = None,
     voice_pending: int | None = None,
+    default_max_tokens: int | None = None,
     **settings: Any,
 ) -> Iterator[tuple[str, FakeLanguageModel]]:
     """A live server on loopback whose language model is a fake, with the given speech recognisers (the
@@ -90,6 +91,7 @@ def serve_fake(
         voices=voices,
         max_pending=max_pending,
         voice_pending=voice_pending,
+        default_max_tokens=default_max_tokens,
         **settings,
     ) as url:
         yield url, fake
@@ -104,6 +106,7 @@ def serve_chat(
     max_pending: int = 8,
     model_id: str = FAKE_ID,
     voice_pending: int | None = None,
+    default_max_tokens: int | None = None,
     **settings: Any,
 ) -> Iterator[str]:
     """A live server on loopback whose one chat model (`model_id`, under OpenAI's aliases) is made by
@@ -122,7 +125,12 @@ def serve_chat(
         )
         for i, runtime in enumerate(speech)
     ]
-    served = ServedModel(model_id, chat(ModelWorker(model_id, max_pending)), aliases=OPENAI_CHAT_ALIASES)
+    served = ServedModel(
+        model_id,
+        chat(ModelWorker(model_id, max_pending)),
+        aliases=OPENAI_CHAT_ALIASES,
+        default_max_tokens=default_max_tokens,
+    )
     voice_map = {k: v for k, v in DEFAULT_VOICE_MAP.items() if v in voices}
     catalog = ModelCatalog([served], recognizers, served_voices, voice_map)
     with tempfile.TemporaryDirectory(prefix="omnivox-test-") as folder:

@@ -73,8 +73,10 @@ class LogitsChatModel:
         constraint = spec.constraint
         grammar: str | None = None
         described: str | None = None  # the tools, described in the system message
-        if isinstance(constraint, JsonSchema):
+        if isinstance(constraint, JsonSchema) and constraint.enforced:
             grammar = constraint_grammar(constraint)
+        elif isinstance(constraint, JsonSchema):
+            described = constraint.instructions()
         elif constraint is not None:
             grammar, described = calls_grammar(constraint), instructions(constraint)
         ids = self._builder.tokens(conversation.messages, described)
