@@ -88,16 +88,7 @@ class LogitsChatModel:
         if not isinstance(prompt, TokenPrompt):
             raise TypeError("LogitsChatModel generates from its own prompts only")
         ticket = self._worker.admit()
-        job = GenerationJob(
-            prompt.ids,
-            spec.sampling,
-            spec.max_tokens,
-            spec.stop,
-            spec.n,
-            spec.top_logprobs,
-            prompt.audio_tokens,
-            prompt.grammar,
-        )
+        job = GenerationJob.of(prompt.ids, spec, prompt.audio_tokens, prompt.grammar)
         run = functools.partial(_run, self._runtime, job, prompt.calls, spec.on_usage)
         return self._worker.submit(run, ticket)
 

@@ -111,15 +111,7 @@ class OmniChatModel(LogitsChatModel):
         if not isinstance(prompt, OmniPrompt):
             raise TypeError("OmniChatModel generates from its own prompts only")
         ticket = self._worker.admit()
-        job = GenerationJob(
-            prompt.ids,
-            spec.sampling,
-            spec.max_tokens,
-            spec.stop,
-            spec.n,
-            spec.top_logprobs,
-            prompt.audio_tokens,
-        )
+        job = GenerationJob.of(prompt.ids, spec, prompt.audio_tokens)
         voice = None
         if prompt.speaker is not None:
             voice = functools.partial(self._voice, prompt, spec.sampling.seed)
