@@ -28,9 +28,6 @@ from omnivox.telemetry import Telemetry
 #: A gap between words at least this long is reported as a pause.
 PAUSE_SECONDS = 0.8
 MAX_PAUSES_REPORTED = 3
-#: Whisper's own test for a hallucinated segment: probably no speech, and decoded with low confidence.
-NO_SPEECH_PROB = 0.6
-LOW_LOGPROB = -1.0
 QUIET_DBFS = -45.0
 
 CueMode = Literal["auto", "always", "never"]
@@ -47,14 +44,6 @@ def marker(number: int) -> str:
     """What stands in the text for audio part `number` when the model hears the audio itself: the
     backend finds it and puts the audio there (Conversation.audio[number - 1])."""
     return f"[audio input {number}]"
-
-
-def _speech_segments(transcript: Transcript) -> list[str]:
-    return [
-        s.text
-        for s in transcript.segments
-        if s.text.strip() and not (s.no_speech_prob > NO_SPEECH_PROB and s.avg_logprob < LOW_LOGPROB)
-    ]
 
 
 def describe(number: int, audio: Audio, transcript: Transcript) -> str:
@@ -127,7 +116,7 @@ def render_heard(number: int, audio: Audio, transcript: Transcript, *, cues: Cue
 
 
 def _spoken_text(transcript: Transcript) -> str:
-    return "".join(_speech_segments(transcript)).strip()
+    return "".join(transcript.speech()).strip()
 
 
 def _clipped(audio: Audio) -> bool:

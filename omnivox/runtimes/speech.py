@@ -9,6 +9,9 @@ from typing import Literal, Protocol
 from omnivox.audio.pcm import Audio
 
 Task = Literal["transcribe", "translate"]
+#: Whisper's own test for a hallucinated segment: probably no speech, and decoded with low confidence.
+NO_SPEECH_PROB = 0.6
+LOW_LOGPROB = -1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,14 @@ class Transcript:
     @property
     def words(self) -> tuple[Word, ...]:
         return tuple(w for s in self.segments for w in s.words)
+
+    def speech(self) -> list[str]:
+        """The segments' texts, without those Whisper made up from silence or noise (its own test)."""
+        return [
+            s.text
+            for s in self.segments
+            if s.text.strip() and not (s.no_speech_prob > NO_SPEECH_PROB and s.avg_logprob < LOW_LOGPROB)
+        ]
 
 
 @dataclass(frozen=True, slots=True)
