@@ -23,12 +23,12 @@ import numpy as np
 from omnivox.errors import InvalidRequest, OmnivoxError
 from omnivox.protocol.realtime import Item, ResponseParams, SemanticVad, ServerVad
 from omnivox.realtime.conversation import Conversation, Entry
-from omnivox.realtime.hearing import Recognition
-from omnivox.realtime.inputs import InputBuffer, decode_audio
+from omnivox.realtime.hearing import EarlyHearing, Heard, Recognition, finished
+from omnivox.realtime.inputs import RATE, InputBuffer, decode_audio
 from omnivox.realtime.planning import Planner
 from omnivox.realtime.responder import Responder
 from omnivox.realtime.session import Session, parsed
-from omnivox.realtime.vad import EAGERNESS_MS, SpeechStarted, TurnDetector, TurnEvent, VadParams
+from omnivox.realtime.vad import EAGERNESS_MS, Pause, SpeechStarted, TurnDetector, TurnEvent, VadParams
 from omnivox.realtime.wire import Event, error, event, new_id
 
 #: Events of a cancelled response that are dropped while still queued.
@@ -63,11 +63,9 @@ class Outbox:
 
 def vad_params(turn: ServerVad | SemanticVad) -> VadParams:
     if isinstance(turn, ServerVad):
-        return VadParams(
-            turn.threshold, turn.prefix_padding_ms, turn.silence_duration_ms, turn.silence_duration_ms
-        )
-    finished, unfinished = EAGERNESS_MS[turn.eagerness]
-    return VadParams(0.5, 300, finished, unfinished)
+        return VadParams(turn.threshold, turn.prefix_padding_ms, turn.silence_duration_ms)
+    done, longest = EAGERNESS_MS[turn.eagerness]
+    return VadParams(0.5, 300, done, longest)
 
 
 class Connection:
@@ -91,7 +89,9 @@ class Connection:
         self._make_detector = detector
         self._detector: TurnDetector | None = None
         self._speech_item: str | None = None  # the id the user item of the speech under way will have
+        self._early = EarlyHearing(recognition.hear, self._heard_early)
         self._active: tuple[Responder, asyncio.Task[None]] | None = None
+        self._idle: asyncio.TimerHandle | None = None  # server_vad's idle_timeout_ms, once armed
         self._tasks: set[asyncio.Task[Any]] = set()
         self._handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
             "session.update": self._session_update,
@@ -135,6 +135,8 @@ class Connection:
     async def close(self) -> None:
         """The client left: stop the response and the recognitions."""
         self.outbox.closed = True
+        self._early.close()
+        self._disarm_idle()
         if self._active is not None:
             self._active[0].cancel("client_cancelled")
         for task in [*self._tasks, *([self._active[1]] if self._active else [])]:
@@ -195,6 +197,7 @@ class Connection:
 
     async def _turn(self, turn: TurnEvent) -> None:
         if isinstance(turn, SpeechStarted):
+            self._disarm_idle()
             self._speech_item = new_id("item")
             config = self.session.config.audio.input.turn_detection
             if self._active is not None and config is not None and config.interrupt_response:
@@ -207,12 +210,17 @@ class Connection:
                 )
             )
             self._buffer.drop_before(turn.audio_start_ms)
+            self._early.reset()
+            return
+        if isinstance(turn, Pause):  # recognise the turn so far while the user may still speak on
+            self._early.pause(turn.at_ms, self._buffer.peek(turn.at_ms))
             return
         item_id = self._speech_item or new_id("item")
         await self._send(
             event("input_audio_buffer.speech_stopped", audio_end_ms=turn.audio_end_ms, item_id=item_id)
         )
-        await self._commit_buffer(item_id, self._buffer.take(turn.audio_end_ms))
+        early = self._early.heard_until(turn.speech_end_ms)
+        await self._commit_buffer(item_id, self._buffer.take(turn.audio_end_ms), early)
         config = self.session.config.audio.input.turn_detection
         if config is not None and config.create_response and self._active is None:
             await self._start_response(ResponseParams())
@@ -227,11 +235,21 @@ class Connection:
                 code="input_audio_buffer_commit_empty",
             )
         item_id = self._speech_item or new_id("item")
+        self._disarm_idle()
         await self._commit_buffer(item_id, self._buffer.take(self._buffer.end_ms))
         if self._detector is not None:
             self._detector.reset(self._buffer.end_ms)
 
-    async def _commit_buffer(self, item_id: str, samples: np.ndarray[Any, np.dtype[np.float32]]) -> None:
+    def _heard_early(self, cut: int, words: str) -> None:
+        if self._detector is not None:
+            self._detector.hint(cut, finished(words))
+
+    async def _commit_buffer(
+        self,
+        item_id: str,
+        samples: np.ndarray[Any, np.dtype[np.float32]],
+        early: asyncio.Future[Heard] | None = None,
+    ) -> None:
         self._speech_item = None
         item = {
             "id": item_id,
@@ -245,7 +263,7 @@ class Connection:
         previous = self._conversation.add(entry)
         await self._send(event("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id))
         await self._added(entry, previous)
-        self._hear(entry, 0, samples)
+        self._hear(entry, 0, samples, early)
 
     async def _clear(self, message: dict[str, Any]) -> None:
         _fields(message)
@@ -255,21 +273,32 @@ class Connection:
             self._detector.reset(self._buffer.end_ms)
         await self._send(event("input_audio_buffer.cleared"))
 
-    def _hear(self, entry: Entry, index: int, samples: np.ndarray[Any, np.dtype[np.float32]]) -> None:
-        """Recognise a user audio part in a task; its transcript events when the session asks for them."""
+    def _hear(
+        self,
+        entry: Entry,
+        index: int,
+        samples: np.ndarray[Any, np.dtype[np.float32]],
+        early: asyncio.Future[Heard] | None = None,
+    ) -> None:
+        """Recognise a user audio part in a task (or take `early`, the recognition of all its speech
+        made while the user paused); its transcript events when the session asks for them."""
         entry.heard = asyncio.get_running_loop().create_future()
-        task = asyncio.create_task(self._recognise(entry, index, samples))
+        task = asyncio.create_task(self._recognise(entry, index, samples, early))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _recognise(
-        self, entry: Entry, index: int, samples: np.ndarray[Any, np.dtype[np.float32]]
+        self,
+        entry: Entry,
+        index: int,
+        samples: np.ndarray[Any, np.dtype[np.float32]],
+        early: asyncio.Future[Heard] | None,
     ) -> None:
         assert entry.heard is not None
         wanted = self.session.config.audio.input.transcription is not None
         item_id = entry.item["id"]
         try:
-            text, seconds = await self._recognition.hear(samples)
+            text, seconds = await _heard(early, self._recognition, samples)
         except Exception as exc:  # recognition failed: the item stays, heard as nothing
             entry.heard.set_result("")
             if wanted:
@@ -352,6 +381,7 @@ class Connection:
                 code="conversation_already_has_active_response",
             )
         plan, ticket = self._planner.plan(self.session, params, self._conversation)
+        self._disarm_idle()
         responder = Responder(plan, self._conversation, self._send)
         if plan.voice is not None:
             self.session.voiced = True
@@ -364,6 +394,7 @@ class Connection:
         finally:
             if self._active is not None and self._active[0] is responder:
                 self._active = None
+                self._arm_idle(responder)
 
     async def _response_cancel(self, message: dict[str, Any]) -> None:
         _fields(message, "response_id")
@@ -376,11 +407,81 @@ class Connection:
             )
         self._cancel("client_cancelled")
 
+    # -- server_vad's idle timeout ----------------------------------------------------------------------
+
+    def _arm_idle(self, responder: Responder) -> None:
+        """After a response: if the user says nothing for `idle_timeout_ms` once its audio has played
+        (as a client playing it in real time would), the silence is committed and answered."""
+        self._disarm_idle()
+        timeout = _idle_timeout(self.session.config.audio.input.turn_detection)
+        if timeout is None or self.outbox.closed:
+            return
+        playing = responder.playback_left()
+        since = self._buffer.end_ms + round(1000 * playing)  # the input timeline once playback ends
+        self._idle = asyncio.get_running_loop().call_later(playing + timeout / 1000, self._idle_fired, since)
+
+    def _disarm_idle(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+
+    def _idle_fired(self, since: int) -> None:
+        self._idle = None
+        task = asyncio.create_task(self._timed_out(since))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _timed_out(self, since: int) -> None:
+        """`input_audio_buffer.timeout_triggered` with the silent stretch, its audio committed as a
+        user item, then (with `create_response`) a response."""
+        turn = self.session.config.audio.input.turn_detection
+        detector = self._detector
+        if _idle_timeout(turn) is None or self._active is not None or (detector and detector.speaking):
+            return
+        end = self._buffer.end_ms
+        item_id = new_id("item")
+        await self._send(
+            event(
+                "input_audio_buffer.timeout_triggered",
+                audio_start_ms=min(since, end),
+                audio_end_ms=end,
+                item_id=item_id,
+            )
+        )
+        await self._commit_buffer(item_id, self._buffer.take(end))
+        if turn is not None and turn.create_response:
+            try:
+                await self._start_response(ResponseParams())
+            except OmnivoxError as exc:  # e.g. the client's rate limit
+                await self._send(error(exc, None))
+
     def _cancel(self, reason: str) -> None:
         assert self._active is not None
         responder = self._active[0]
         self.outbox.mute(responder.plan.id)
         responder.cancel(reason)
+
+
+async def _heard(
+    early: asyncio.Future[Heard] | None,
+    recognition: Recognition,
+    samples: np.ndarray[Any, np.dtype[np.float32]],
+) -> Heard:
+    """The early recognition when it succeeded (usage counts the whole committed audio), else a new one."""
+    if early is not None and not early.cancelled():
+        try:
+            text, _ = await early
+        except Exception:  # the early recognition failed: recognise once more below
+            pass
+        else:
+            return text, samples.size / RATE
+    if samples.size == 0:
+        return "", 0.0
+    return await recognition.hear(samples)
+
+
+def _idle_timeout(turn: ServerVad | SemanticVad | None) -> int | None:
+    return turn.idle_timeout_ms if isinstance(turn, ServerVad) else None
 
 
 def _fields(message: dict[str, Any], *allowed: str) -> None:

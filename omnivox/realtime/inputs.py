@@ -61,6 +61,11 @@ class InputBuffer:
         self._chunks = [joined] if joined.size else []
         return joined
 
+    def peek(self, until_ms: int) -> Samples:
+        """A copy of the audio up to `until_ms`, left in the buffer."""
+        joined = self._joined()
+        return joined[: max(0, min(joined.size, until_ms * RATE // 1000 - self._start))].copy()
+
     def take(self, until_ms: int) -> Samples:
         """The audio up to `until_ms`; the buffer then begins there."""
         joined = self._joined()

@@ -94,6 +94,7 @@ class Responder:
         self._speech: asyncio.Queue[str | None] = asyncio.Queue()
         self._report: UsageReport | None = None
         self._audio_ms = 0
+        self._first_audio: float | None = None  # loop time of the first audio delta
         self._tasks: list[asyncio.Task[None]] = []
         self.cancel_reason: str | None = None
 
@@ -114,6 +115,13 @@ class Responder:
             conversation_id=self._conversation.id if plan.in_conversation else None,
             **fields,
         )
+
+    def playback_left(self) -> float:
+        """Seconds of the spoken answer a client playing it in real time has still to play."""
+        if self._first_audio is None:
+            return 0.0
+        played = asyncio.get_running_loop().time() - self._first_audio
+        return max(0.0, self._audio_ms / 1000 - played)
 
     def cancel(self, reason: str) -> None:
         """Stop the model and the voice now (on the event loop); `run` then ends the response."""
@@ -255,6 +263,8 @@ class Responder:
 
     async def _audio(self, message: _Output, audio: Audio) -> None:
         data = encode(audio, self.plan.format)
+        if self._first_audio is None:
+            self._first_audio = asyncio.get_running_loop().time()
         step = DELTA_MS * bytes_per_ms(self.plan.format)
         for start in range(0, len(data), step):
             chunk = data[start : start + step]

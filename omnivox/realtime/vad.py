@@ -8,9 +8,11 @@ do not click.
 
 `server_vad` maps OpenAI's parameters directly: speech starts at the first frame whose probability reaches
 `threshold`; it stops once the probability stays below `threshold - 0.15` (Silero's own hysteresis) for
-`silence_duration_ms`. `semantic_vad` has no end-of-utterance model here: its silence window depends on
-`eagerness`, and is longer while the words so far do not end a sentence (see `SemanticWindow`). Times are
-milliseconds on the session's input timeline (all audio appended since the session began).
+`silence_duration_ms`. Every pause of `PAUSE_MS` within speech is reported (`Pause`): the session then
+recognises the turn so far. `semantic_vad` decides from what was said: the turn ends after a short silence
+when the words heard up to the pause end a sentence or question (`hint`), and otherwise only after the
+longest wait of its eagerness, as OpenAI documents it (8 s, 4 s, 2 s). Times are milliseconds on the
+session's input timeline (all audio appended since the session began).
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ FRAME = 512  # samples per Silero frame at 16 kHz: 32 ms
 CONTEXT = 64  # samples of the previous frame the model sees again
 FRAME_MS = FRAME * 1000 // VAD_RATE
 HYSTERESIS = 0.15
+#: Silence within speech that counts as a pause: 3 frames. Shorter gaps are stops inside words
+#: (plosives); a pause this long sits between words, a good place to cut the audio for recognition.
+PAUSE_MS = 3 * FRAME_MS
 
 
 def silero_path() -> Path:
@@ -83,24 +88,31 @@ class SpeechStarted:
 
 
 @dataclass(frozen=True, slots=True)
+class Pause:
+    at_ms: int  # where the pause was confirmed: the audio up to here holds all the speech so far
+    speech_end_ms: int  # where the last speech frame ended
+
+
+@dataclass(frozen=True, slots=True)
 class SpeechStopped:
     audio_end_ms: int  # where the silence window closed
+    speech_end_ms: int  # where the last speech frame ended
 
 
-TurnEvent = SpeechStarted | SpeechStopped
+TurnEvent = SpeechStarted | Pause | SpeechStopped
 
 
 @dataclass(frozen=True, slots=True)
 class VadParams:
     threshold: float
     prefix_padding_ms: int
-    silence_ms: int  # silence that ends a turn whose words end a sentence (or for server_vad, always)
-    unfinished_silence_ms: int  # semantic_vad: silence that ends a turn whose words do not (yet)
+    silence_ms: int  # silence that ends a turn (semantic_vad: one whose words end a sentence)
+    max_silence_ms: int | None = None  # semantic_vad: silence that ends a turn whatever was said
 
 
-#: semantic_vad's eagerness -> (silence after a finished sentence, silence after unfinished words), ms.
-#: OpenAI's caps (8 s, 4 s, 2 s) are the longest waits; ours are shorter since we cannot tell "um" apart.
-EAGERNESS_MS = {"low": (900, 3000), "medium": (500, 1500), "auto": (500, 1500), "high": (250, 800)}
+#: semantic_vad's eagerness -> (silence after words that end a turn, the longest wait), ms. The longest
+#: waits are OpenAI's documented caps; the short ones are the least silence a finished sentence needs.
+EAGERNESS_MS = {"low": (800, 8000), "medium": (400, 4000), "auto": (400, 4000), "high": (200, 2000)}
 
 
 class TurnDetector:
@@ -118,7 +130,8 @@ class TurnDetector:
         self._offset_ms = 0  # where the detector's timeline starts on the session's
         self._speaking = False
         self._silent_ms = 0
-        self.finished_sentence = True  # semantic_vad: whether the words heard so far end a sentence
+        self._pause: Pause | None = None  # the pause under way, once confirmed
+        self._finished: bool | None = None  # semantic_vad: whether the words up to that pause end a turn
 
     @property
     def speaking(self) -> bool:
@@ -142,6 +155,14 @@ class TurnDetector:
             self._offset_ms = at_ms
             self._speaking = False
             self._silent_ms = 0
+            self._pause, self._finished = None, None
+
+    def hint(self, at_ms: int, finished: bool) -> None:
+        """What the words up to the pause at `at_ms` say (semantic_vad): counted only while that pause
+        lasts."""
+        with self._lock:
+            if self._pause is not None and self._pause.at_ms == at_ms:
+                self._finished = finished
 
     def feed(self, samples: NDArray[np.float32]) -> list[TurnEvent]:
         """Samples at the input rate (float32); the onsets and ends they complete, in order."""
@@ -150,25 +171,34 @@ class TurnDetector:
             events: list[TurnEvent] = []
             for probability in self._stream.feed(np.asarray(resampled, dtype=np.float32)):
                 self._frames += 1
-                event = self._step(probability, self._offset_ms + self._frames * FRAME_MS)
-                if event is not None:
-                    events.append(event)
+                events += self._step(probability, self._offset_ms + self._frames * FRAME_MS)
             return events
 
-    def _step(self, probability: float, end_ms: int) -> TurnEvent | None:
+    def _step(self, probability: float, end_ms: int) -> list[TurnEvent]:
         params = self._params
         if not self._speaking:
             if probability >= params.threshold:
                 self._speaking, self._silent_ms = True, 0
                 onset = end_ms - FRAME_MS
-                return SpeechStarted(max(self._offset_ms, onset - params.prefix_padding_ms))
-            return None
+                return [SpeechStarted(max(self._offset_ms, onset - params.prefix_padding_ms))]
+            return []
         if probability >= params.threshold - HYSTERESIS:
-            self._silent_ms = 0
-            return None
+            self._silent_ms, self._pause, self._finished = 0, None, None
+            return []
         self._silent_ms += FRAME_MS
-        window = params.silence_ms if self.finished_sentence else params.unfinished_silence_ms
-        if self._silent_ms >= window:
+        events: list[TurnEvent] = []
+        if self._pause is None and self._silent_ms >= min(PAUSE_MS, params.silence_ms):
+            self._pause = Pause(end_ms, end_ms - self._silent_ms)
+            events.append(self._pause)
+        if self._ends(params):
             self._speaking = False
-            return SpeechStopped(end_ms)
-        return None
+            events.append(SpeechStopped(end_ms, end_ms - self._silent_ms))
+            self._pause, self._finished = None, None
+        return events
+
+    def _ends(self, params: VadParams) -> bool:
+        if params.max_silence_ms is None:  # server_vad: the silence window alone
+            return self._silent_ms >= params.silence_ms
+        if self._silent_ms >= params.max_silence_ms:
+            return True
+        return self._silent_ms >= params.silence_ms and self._finished is True

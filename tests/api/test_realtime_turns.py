@@ -153,3 +153,31 @@ def test_the_client_cancels_an_answer(url: str) -> None:
         assert text and len(text) < len(COUNTING)
         rt.send({"type": "response.cancel", "event_id": "evt_idle"})
         assert rt.error()["code"] == "response_cancel_not_active"
+
+
+def test_semantic_vad_waits_through_a_pause_in_the_middle_of_a_question(
+    url: str, voices: dict[str, SpeechSynthesizer]
+) -> None:
+    """server_vad would end the turn at the pause after "of"; semantic_vad hears that the words so far
+    do not end a question, waits, and ends the turn soon after "today?", well before its 4 s cap."""
+    first = spoken(voices["rms"], "What is the weather like in the city of", tail=1.2)
+    second = spoken(voices["rms"], "Paris today?", lead=0.0, tail=5.0)
+    speech_end = (len(first) + len(second)) // 48 - 5000  # ms on the input timeline
+    with _connect(url) as connection:
+        rt = Checked(connection)
+        rt.until("session.created")
+        audio = {
+            "transcription": {"model": "gpt-4o-transcribe"},
+            "turn_detection": {"type": "semantic_vad", "eagerness": "medium"},
+        }
+        rt.send({"type": "session.update", "session": {"type": "realtime", "audio": {"input": audio}}})
+        rt.until("session.updated")
+        sender = _in_background(rt, first + second)
+        stopped = rt.until("input_audio_buffer.speech_stopped", timeout=90)
+        assert speech_end - 300 <= stopped["audio_end_ms"] <= speech_end + 3500
+        heard = rt.until("conversation.item.input_audio_transcription.completed")["transcript"].lower()
+        assert "weather" in heard and "paris" in heard  # one turn: both halves
+        done = rt.until("response.done")["response"]
+        sender.join()
+        assert done["status"] == "completed"
+        assert len(rt.of("input_audio_buffer.speech_stopped")) == 1

@@ -1,5 +1,6 @@
 """The Realtime API's parts without a server: G.711, the session's partial updates, the input buffer,
-truncation of a spoken answer, and the turn detector on real speech."""
+truncation of a spoken answer, the turn detector on real speech (server_vad
+and semantic_vad), recognition at pauses, and the end-of-turn test of semantic_vad."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from omnivox.audio.g711 import decode_g711, encode_alaw, encode_g711, encode_ula
 from omnivox.audio.pcm import Audio
 from omnivox.errors import InvalidRequest
 from omnivox.realtime.conversation import Conversation, Entry, messages
+from omnivox.realtime.hearing import EarlyHearing, finished
 from omnivox.realtime.inputs import InputBuffer
 from omnivox.realtime.session import Session
-from omnivox.realtime.vad import SileroModel, SpeechStarted, SpeechStopped, TurnDetector, VadParams
+from omnivox.realtime.vad import Pause, SileroModel, SpeechStarted, SpeechStopped, TurnDetector, VadParams
 from omnivox.runtimes.synthesis import SpeechSynthesizer
 
 
@@ -79,9 +81,100 @@ def test_truncate_keeps_the_pieces_heard() -> None:
 def test_the_detector_finds_real_speech(voices: dict[str, SpeechSynthesizer]) -> None:
     speech = np.concatenate([a.resampled(24_000).samples for a in voices["rms"].synthesize("Hello there.")])
     stream = np.concatenate([np.zeros(12_000, np.float32), speech, np.zeros(24_000, np.float32)])
-    detector = TurnDetector(SileroModel(), VadParams(0.5, 300, 200, 200))
+    detector = TurnDetector(SileroModel(), VadParams(0.5, 300, 200))
     events = [e for at in range(0, stream.size, 480) for e in detector.feed(stream[at : at + 480])]
-    assert [type(e) for e in events] == [SpeechStarted, SpeechStopped]
+    turn = [e for e in events if not isinstance(e, Pause)]
+    assert [type(e) for e in turn] == [SpeechStarted, SpeechStopped]
     end = 500 + speech.size * 1000 // 24_000
-    assert 0 <= events[0].audio_start_ms <= 600  # type: ignore[union-attr]
-    assert end - 300 <= events[1].audio_end_ms <= end + 500  # type: ignore[union-attr]
+    assert 0 <= turn[0].audio_start_ms <= 600  # type: ignore[union-attr]
+    assert end - 300 <= turn[1].audio_end_ms <= end + 500  # type: ignore[union-attr]
+    pause = [e for e in events if isinstance(e, Pause)][-1]  # the end of speech was a pause first
+    assert events.index(pause) < events.index(turn[1])
+    assert pause.speech_end_ms == turn[1].speech_end_ms < pause.at_ms < turn[1].audio_end_ms  # type: ignore[union-attr]
+
+
+def _said(voice: SpeechSynthesizer, text: str) -> np.ndarray:
+    return np.concatenate([a.resampled(24_000).samples for a in voice.synthesize(text)])
+
+
+def _semantic_turns(stream: np.ndarray, verdicts: list[bool]) -> list[object]:
+    """The events of semantic_vad (end after 200 ms when the words end a turn, 2 s at most) when the
+    words up to each pause are judged as `verdicts` says, one per pause."""
+    detector = TurnDetector(SileroModel(), VadParams(0.5, 300, 200, 2000))
+    events: list[object] = []
+    for at in range(0, stream.size, 480):
+        for event in detector.feed(stream[at : at + 480]):
+            events.append(event)
+            if isinstance(event, Pause):
+                count = sum(isinstance(e, Pause) for e in events)
+                detector.hint(event.at_ms, verdicts[min(len(verdicts), count) - 1])
+    return events
+
+
+def test_semantic_vad_waits_while_the_words_do_not_end_a_turn(voices: dict[str, SpeechSynthesizer]) -> None:
+    first = _said(voices["rms"], "What is the weather like in the city of")
+    second = _said(voices["rms"], "Paris today?")
+    gap = np.zeros(24_000, np.float32)  # a 1 s pause in the middle of the question
+    stream = np.concatenate([np.zeros(12_000, np.float32), first, gap, second, np.zeros(72_000, np.float32)])
+    trailing_off = _semantic_turns(stream, [False])  # no pause's words end a turn: only the 2 s cap
+    stops = [e for e in trailing_off if isinstance(e, SpeechStopped)]
+    assert len(stops) == 1 and stops[0].audio_end_ms - stops[0].speech_end_ms >= 2000
+    assert stops[0].speech_end_ms > 500 + (first.size + gap.size) * 1000 // 24_000  # after both halves
+
+    pauses = [e for e in trailing_off if isinstance(e, Pause)]
+    verdicts = [False] * (len(pauses) - 1) + [True]  # only the words at the last pause end the question
+    events = _semantic_turns(stream, verdicts)
+    stops = [e for e in events if isinstance(e, SpeechStopped)]
+    assert len(stops) == 1 and stops[0].audio_end_ms - stops[0].speech_end_ms < 400
+
+
+@pytest.mark.parametrize(
+    ("text", "done"),
+    [
+        ("What is the weather like in Paris today?", True),
+        ("Book a table for two.", True),
+        ("Stop!", True),
+        ("What is the weather like", False),
+        ("I'd like to book a table and", False),
+        ("I want to go to the...", False),
+        ("So, um.", False),
+        ("Tell me about the", False),
+        ("What is the weather like in the city of.", False),
+        ("What would you like?", True),
+        ("Thank you.", True),
+        ("", False),
+    ],
+)
+def test_what_ends_a_turn(text: str, done: bool) -> None:
+    assert finished(text) is done
+
+
+def test_early_hearing_keeps_only_the_latest_pause_waiting() -> None:
+    async def scenario() -> tuple[list[int], list[tuple[int, str]], str]:
+        heard: list[int] = []
+        told: list[tuple[int, str]] = []
+        release = asyncio.Event()
+
+        async def hear(samples: np.ndarray) -> tuple[str, float]:
+            heard.append(samples.size)
+            await release.wait()
+            return f"{samples.size} samples", samples.size / 24_000
+
+        early = EarlyHearing(hear, lambda cut, words: told.append((cut, words)))
+        early.pause(100, np.zeros(1, np.float32))  # starts at once
+        await asyncio.sleep(0)
+        early.pause(200, np.zeros(2, np.float32))  # waits
+        early.pause(300, np.zeros(3, np.float32))  # replaces the one waiting
+        assert early.heard_until(301) is None  # speech after the last pause: not covered
+        covered = early.heard_until(250)
+        assert covered is not None
+        early.reset()  # the next turn begins; what the commit took still runs
+        early.pause(400, np.zeros(4, np.float32))
+        release.set()
+        words, _ = await covered
+        await asyncio.sleep(0.01)
+        return heard, told, words
+
+    heard, told, words = asyncio.run(scenario())
+    assert heard == [1, 3, 4] and words == "3 samples"
+    assert [cut for cut, _ in told] == [100, 300, 400]
