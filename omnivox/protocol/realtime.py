@@ -98,6 +98,19 @@ Modalities = Annotated[list[Literal["audio", "text"]], Field(min_length=1, max_l
 MaxTokens = Annotated[int, Field(ge=1, le=4096)] | Literal["inf"]
 
 
+class TokenLimits(_Wire):
+    post_instructions: int | None = Field(None, ge=0)
+
+
+class RetentionRatio(_Wire):
+    type: Literal["retention_ratio"]
+    retention_ratio: float = Field(ge=0.0, le=1.0)
+    token_limits: TokenLimits | None = None
+
+
+Truncation = Literal["auto", "disabled"] | RetentionRatio
+
+
 class SessionConfig(_Wire):
     """The whole session (what `session.created` / `session.updated` echo). As an update, only the
     fields present change (`model_dump(exclude_unset=True)`); `type` is required on every update."""
@@ -110,7 +123,7 @@ class SessionConfig(_Wire):
     tools: list[FunctionTool] = Field(default_factory=list)
     tool_choice: ToolChoice = "auto"
     max_output_tokens: MaxTokens = "inf"
-    truncation: Any = "auto"  # accepted and echoed; the conversation is never cut (context check)
+    truncation: Truncation = "auto"  # how a conversation longer than the window is cut (realtime/window)
     tracing: Any = None  # accepted and echoed (openai-agents sends "auto"), nothing is traced
     prompt: Any = None
     include: list[str] | None = None

@@ -34,6 +34,7 @@ class Conversation:
         self.id = new_id("conv")
         self._entries: dict[str, Entry] = {}
         self._max_items = max_items
+        self._left_out: set[str] = set()  # items the model no longer reads (cut by truncation)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -77,6 +78,7 @@ class Conversation:
     def delete(self, item_id: str) -> None:
         self.get(item_id)
         del self._entries[item_id]
+        self._left_out.discard(item_id)
 
     def truncate(self, item_id: str, content_index: int, audio_end_ms: int) -> None:
         """Keep only what was heard of a spoken answer: the pieces that ended by `audio_end_ms` (a piece
@@ -110,6 +112,13 @@ class Conversation:
 
     def entries(self) -> list[Entry]:
         return list(self._entries.values())
+
+    def context(self) -> list[Entry]:
+        """The items the model reads: all but those a truncation left out."""
+        return [e for k, e in self._entries.items() if k not in self._left_out]
+
+    def leave_out(self, item_ids: Sequence[str]) -> None:
+        self._left_out.update(item_ids)
 
 
 async def messages(instructions: str, entries: Sequence[Entry]) -> list[dict[str, Any]]:

@@ -113,6 +113,7 @@ class Planner:
             metadata=params.metadata,
             in_conversation=params.conversation in (None, "auto"),
             input=inputs,
+            truncation=config.truncation,
         )
         ticket = voice.worker.admit() if voice is not None else None
         return plan, ticket

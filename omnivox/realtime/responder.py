@@ -22,11 +22,12 @@ from typing import Any
 from omnivox.audio.encode import pcm16
 from omnivox.audio.g711 import encode_g711
 from omnivox.audio.pcm import Audio
-from omnivox.protocol.realtime import AudioFormat
-from omnivox.realtime.conversation import Conversation, Entry, messages
+from omnivox.errors import OmnivoxError
+from omnivox.protocol.realtime import AudioFormat, Truncation
+from omnivox.realtime.conversation import Conversation, Entry
+from omnivox.realtime.window import fit
 from omnivox.realtime.wire import Event, event, new_id, response_object, usage
 from omnivox.runtimes.chat_model import ChatModel, EventStream, GenerationSpec
-from omnivox.runtimes.chat_model import Conversation as ChatConversation
 from omnivox.runtimes.events import TextDelta, ToolCallArguments, ToolCallStart, UsageReport
 from omnivox.runtimes.worker import Ticket
 from omnivox.serving.catalog import ServedVoice
@@ -54,6 +55,7 @@ class ResponsePlan:
     metadata: dict[str, str] | None
     in_conversation: bool  # conversation "auto" (False: "none", out of band)
     input: list[Entry] | None = None  # `response.input`: these items instead of the conversation
+    truncation: Truncation = "auto"  # the session's: how a conversation longer than the window is cut
 
 
 def encode(audio: Audio, fmt: AudioFormat) -> bytes:
@@ -91,6 +93,7 @@ class Responder:
         self._message: _Output | None = None
         self._calls: dict[int, tuple[Entry, int]] = {}  # call number -> (item, output index)
         self._stream: EventStream | None = None
+        self._spec = plan.spec  # with the answer's limit the window leaves
         self._speech: asyncio.Queue[str | None] = asyncio.Queue()
         self._report: UsageReport | None = None
         self._audio_ms = 0
@@ -162,12 +165,14 @@ class Responder:
 
     async def _generate(self) -> None:
         plan = self.plan
-        entries = plan.input if plan.input is not None else self._conversation.entries()
-        history = await messages(plan.instructions, entries)
-        prompt = await plan.model.prompt(ChatConversation(history), plan.spec)
+        entries = plan.input if plan.input is not None else self._conversation.context()
+        fitted = await fit(plan.model, plan.instructions, entries, plan.spec, plan.truncation)
+        if plan.input is None:
+            self._conversation.leave_out(fitted.dropped)
+        self._spec = fitted.spec
         if self.cancel_reason is not None:
             raise asyncio.CancelledError
-        self._stream = plan.model.generate(prompt, plan.spec)
+        self._stream = plan.model.generate(fitted.prompt, fitted.spec)
         segmenter = Segmenter()
         try:
             async for item in self._stream:
@@ -338,10 +343,7 @@ class Responder:
         if status == "cancelled":
             details = {"type": "cancelled", "reason": self.cancel_reason or "client_cancelled"}
         elif status == "failed":
-            details = {
-                "type": "failed",
-                "error": {"type": "server_error", "code": "model_failure", "message": str(failure)},
-            }
+            details = {"type": "failed", "error": _failure(failure)}
         elif self._report is not None and self._length_cut():
             status, details = "incomplete", {"type": "incomplete", "reason": "max_output_tokens"}
         done = self._response(
@@ -350,7 +352,7 @@ class Responder:
         await self._send(event("response.done", response=done))
 
     def _length_cut(self) -> bool:
-        limit = self.plan.spec.max_tokens
+        limit = self._spec.max_tokens
         return self._report is not None and limit is not None and self._report.completion_tokens >= limit
 
     async def _close_message(self, message: _Output, item_status: str) -> None:
@@ -393,6 +395,15 @@ class Responder:
             text_out=text_out,
             audio_out=spoken_tokens,
         )
+
+
+def _failure(exc: Exception | None) -> dict[str, Any]:
+    """The error of a failed response: an omnivox error keeps its type and code (the window is full:
+    `invalid_request_error`, `context_length_exceeded`); anything else is the model's failure."""
+    if isinstance(exc, OmnivoxError):
+        body = exc.to_body()["error"]
+        return {"type": body["type"], "code": body["code"], "message": body["message"]}
+    return {"type": "server_error", "code": "model_failure", "message": str(exc)}
 
 
 def _copy(item: dict[str, Any]) -> dict[str, Any]:

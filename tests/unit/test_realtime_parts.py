@@ -1,23 +1,29 @@
 """The Realtime API's parts without a server: G.711, the session's partial updates, the input buffer,
-truncation of a spoken answer, the turn detector on real speech (server_vad
+truncation of a spoken answer and of a long conversation, the turn detector on real speech (server_vad
 and semantic_vad), recognition at pauses, and the end-of-turn test of semantic_vad."""
 
 from __future__ import annotations
 
 import asyncio
+import types
 
 import numpy as np
 import pytest
 
 from omnivox.audio.g711 import decode_g711, encode_alaw, encode_g711, encode_ulaw
 from omnivox.audio.pcm import Audio
-from omnivox.errors import InvalidRequest
+from omnivox.errors import ContextLengthExceeded, InvalidRequest
+from omnivox.protocol.realtime import RetentionRatio
 from omnivox.realtime.conversation import Conversation, Entry, messages
 from omnivox.realtime.hearing import EarlyHearing, finished
 from omnivox.realtime.inputs import InputBuffer
 from omnivox.realtime.session import Session
 from omnivox.realtime.vad import Pause, SileroModel, SpeechStarted, SpeechStopped, TurnDetector, VadParams
+from omnivox.realtime.window import fit
+from omnivox.runtimes.chat_model import ChatModel, GenerationSpec, Prompt
+from omnivox.runtimes.chat_model import Conversation as ChatConversation
 from omnivox.runtimes.synthesis import SpeechSynthesizer
+from omnivox.sampling.sampler import SamplingParams
 
 
 def test_g711_code_points_and_round_trip() -> None:
@@ -178,3 +184,38 @@ def test_early_hearing_keeps_only_the_latest_pause_waiting() -> None:
     heard, told, words = asyncio.run(scenario())
     assert heard == [1, 3, 4] and words == "3 samples"
     assert [cut for cut, _ in told] == [100, 300, 400]
+
+
+class _Window:
+    """A chat model whose prompt is one token per character of the messages (only what `fit` uses)."""
+
+    def __init__(self, window: int) -> None:
+        self.info = types.SimpleNamespace(context_window=window)
+
+    async def prompt(self, conversation: ChatConversation, spec: GenerationSpec) -> Prompt:
+        return Prompt(tokens=sum(len(m["content"]) for m in conversation.messages))
+
+
+def _texts(count: int) -> list[Entry]:
+    items = [{"id": f"item_{n}", "type": "message", "role": "user"} for n in range(count)]
+    return [Entry(item | {"content": [{"type": "input_text", "text": "x" * 100}]}) for item in items]
+
+
+def test_a_long_conversation_is_cut_to_fit_the_window() -> None:
+    spec = GenerationSpec(sampling=SamplingParams(), max_tokens=100, stop=())
+    model: ChatModel = _Window(1000)  # type: ignore[assignment]
+    entries = _texts(12)  # 1,200 tokens; 900 fit with room for the answer
+    fitted = asyncio.run(fit(model, "", entries, spec, "auto"))
+    assert fitted.dropped == ("item_0", "item_1", "item_2") and fitted.prompt.tokens == 900
+    assert fitted.spec.max_tokens == 100
+    ratio = RetentionRatio(type="retention_ratio", retention_ratio=0.5)
+    fitted = asyncio.run(fit(model, "", entries, spec, ratio))
+    assert len(fitted.dropped) == 8 and fitted.prompt.tokens == 400  # at most half the room
+    with pytest.raises(ContextLengthExceeded) as refused:
+        asyncio.run(fit(model, "", entries, spec, "disabled"))
+    assert refused.value.param == "session.truncation"
+    calls = [{"id": "item_c", "type": "function_call", "call_id": "c", "name": "f", "arguments": "{}"}]
+    outputs = [{"id": "item_o", "type": "function_call_output", "call_id": "c", "output": "x" * 100}]
+    tool_turn = [Entry(calls[0]), Entry(outputs[0]), *_texts(9)]
+    fitted = asyncio.run(fit(model, "", tool_turn, spec, "auto"))
+    assert fitted.dropped[:2] == ("item_c", "item_o")  # a result never stays without its call
