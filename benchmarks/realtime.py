@@ -1,12 +1,17 @@
 """The Realtime API's turn latency: from the end of the user's speech to the first audio delta of the
 answer, over WebSocket, with server VAD, on the default models (SmolLM2, Whisper tiny.en, the alloy voice).
 
-    .venv/bin/python -m benchmarks.realtime [--runs 10] [--silence-ms 200]
+    .venv/bin/python -m benchmarks.realtime [--runs 10] [--silence-ms 200] [--compare] [--url URL]
 
 Each run opens a session, streams a spoken question (flite rms, 0.5 s of silence before, 1.5 s after)
 in 20 ms chunks at microphone pace, and times, from the moment the last chunk holding speech was sent:
-`speech_stopped` (the VAD's silence window), `committed`, the first transcript delta and the first audio
-delta. The server is `omnivox serve` in its own process; the client is a plain `websockets` connection.
+`speech_stopped` (the VAD's silence window), `committed`, the transcript (input transcription is on),
+`response.created`, the first transcript delta, the first audio delta and `response.done`. The server is
+`omnivox serve` in its own process (it may take up to `--startup-seconds` to load and self-check on a busy
+machine), or the one at `--url`, started by hand (`omnivox serve`), which is then reused as it is.
+`--compare` runs the turns twice, on two servers: recognition at pauses (the default) and
+`[realtime] early_recognition = false` (recognition after the turn ends). The load average is printed
+before and after the turns.
 """
 
 from __future__ import annotations
@@ -65,6 +70,7 @@ def turn(url: str, pcm: bytes, speech_end: float, silence_ms: int) -> dict[str, 
     firsts = {
         "input_audio_buffer.speech_stopped": "stopped",
         "input_audio_buffer.committed": "committed",
+        "conversation.item.input_audio_transcription.completed": "heard",
         "response.created": "response",
         "response.output_audio_transcript.delta": "first words",
         "response.output_audio.delta": "first audio",
@@ -72,11 +78,12 @@ def turn(url: str, pcm: bytes, speech_end: float, silence_ms: int) -> dict[str, 
     with websockets.sync.client.connect(url, max_size=None) as ws:
         ws.recv()  # session.created
         turn_detection = {"type": "server_vad", "silence_duration_ms": silence_ms}
+        transcription = {"model": "whisper-1"}
         session = {
             "type": "realtime",
             "instructions": "Answer in one short sentence.",
             "max_output_tokens": 60,
-            "audio": {"input": {"turn_detection": turn_detection}},
+            "audio": {"input": {"turn_detection": turn_detection, "transcription": transcription}},
         }
         ws.send(json.dumps({"type": "session.update", "session": session}))
         sender = threading.Thread(target=stream, args=(ws, pcm, speech_end, marks))
@@ -96,27 +103,54 @@ def turn(url: str, pcm: bytes, speech_end: float, silence_ms: int) -> dict[str, 
     return {k: v - end for k, v in marks.items() if k != "speech_end"}
 
 
+MILESTONES = ("stopped", "committed", "heard", "response", "first words", "first audio", "done")
+
+
+def turns(url: str, clips: list[tuple[bytes, float]], runs: int, silence_ms: int) -> list[dict[str, float]]:
+    ws_url = url.replace("http", "ws", 1) + "/v1/realtime?model=gpt-realtime"
+    turn(ws_url, *clips[0], silence_ms)  # warm-up: first loads, caches
+    return [turn(ws_url, *clips[n % len(clips)], silence_ms) for n in range(runs)]
+
+
+def report(title: str, results: list[dict[str, float]], loads: tuple[float, float]) -> None:
+    print(f"{title}: {len(results)} turns, load average {loads[0]:.2f} before, {loads[1]:.2f} after")
+    print("  seconds from the end of the user's speech to:   median    p90")
+    for name in MILESTONES:
+        values = sorted(r[name] for r in results if name in r)
+        if values:
+            p90 = values[min(len(values) - 1, round(0.9 * (len(values) - 1)))]
+            print(f"    {name:<44} {statistics.median(values):6.2f} {p90:6.2f}")
+
+
+def measured(
+    args: argparse.Namespace, clips: list[tuple[bytes, float]], early: bool
+) -> tuple[list[dict[str, float]], tuple[float, float]]:
+    if args.url:
+        before = os.getloadavg()[0]
+        return turns(args.url, clips, args.runs, args.silence_ms), (before, os.getloadavg()[0])
+    realtime = {"early_recognition": early}
+    with server_process(args.startup_seconds, models=[{"context_window": 2048}], realtime=realtime) as url:
+        before = os.getloadavg()[0]
+        return turns(url, clips, args.runs, args.silence_ms), (before, os.getloadavg()[0])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--silence-ms", type=int, default=200)
+    parser.add_argument("--url", help="a running omnivox serve to measure (default: start one)")
+    parser.add_argument("--compare", action="store_true", help="also without recognition at pauses")
+    parser.add_argument("--startup-seconds", type=float, default=1200.0)
     args = parser.parse_args()
     clips = [spoken(q) for q in QUESTIONS]
-    results: list[dict[str, float]] = []
-    with server_process(models=[{"context_window": 2048}]) as url:
-        ws_url = url.replace("http", "ws", 1) + "/v1/realtime?model=gpt-realtime"
-        turn(ws_url, *clips[0], args.silence_ms)  # warm-up: first loads, caches
-        for n in range(args.runs):
-            results.append(turn(ws_url, *clips[n % len(clips)], args.silence_ms))
-    load = os.getloadavg()
-    print(f"{args.runs} turns, server_vad silence_duration_ms={args.silence_ms}, load average {load[0]:.2f}")
-    print("seconds from the end of the user's speech to:   median    p90")
-    for name in ("stopped", "committed", "response", "first words", "first audio", "done"):
-        values = sorted(r[name] for r in results if name in r)
-        p90 = values[min(len(values) - 1, round(0.9 * (len(values) - 1)))]
-        print(f"  {name:<46} {statistics.median(values):6.2f} {p90:6.2f}")
+    print(f"server_vad silence_duration_ms={args.silence_ms}, {os.cpu_count()} CPUs")
+    results, loads = measured(args, clips, early=True)
+    report("recognition at pauses (early_recognition = true)", results, loads)
+    if args.compare and not args.url:
+        results, loads = measured(args, clips, early=False)
+        report("recognition after the turn (early_recognition = false)", results, loads)
 
 
 if __name__ == "__main__":

@@ -22,9 +22,10 @@ STARTUP_SECONDS = 300.0
 
 
 @contextlib.contextmanager
-def server_process(**settings: Any) -> Iterator[str]:
+def server_process(startup_seconds: float = STARTUP_SECONDS, **settings: Any) -> Iterator[str]:
     """Yields the base URL. Each keyword is a setting (`models=[...]`, `speech_models=[...]`), passed as
-    JSON in `OMNIVOX_<NAME>`; spoken answers go to a temporary store unless `synthesis` says otherwise."""
+    JSON in `OMNIVOX_<NAME>`; spoken answers go to a temporary store unless `synthesis` says otherwise.
+    `startup_seconds`: how long the server may take to answer /health (imports, loads, self-check)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -36,7 +37,7 @@ def server_process(**settings: Any) -> Iterator[str]:
         command = [sys.executable, "-m", "omnivox", "serve", "--port", str(port)]
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
         try:
-            _wait_healthy(url, process, log)
+            _wait_healthy(url, process, log, startup_seconds)
             yield url
         finally:
             process.terminate()
@@ -47,8 +48,8 @@ def server_process(**settings: Any) -> Iterator[str]:
                 process.wait()
 
 
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: IO[bytes]) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: IO[bytes], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             log.seek(0)
@@ -60,4 +61,4 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: IO[bytes]) ->
         except httpx.TransportError:
             pass
         time.sleep(0.2)
-    raise RuntimeError(f"omnivox serve did not answer /health within {STARTUP_SECONDS:.0f} s")
+    raise RuntimeError(f"omnivox serve did not answer /health within {seconds:.0f} s")

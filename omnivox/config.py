@@ -405,6 +405,13 @@ class RealtimeSettings(BaseModel):
         300.0, gt=0, description="Most seconds of input audio a session buffers before a commit."
     )
     max_items: int = Field(1000, ge=1, description="Most conversation items a session keeps.")
+    early_recognition: bool = Field(
+        True,
+        description="With server_vad, recognise the turn so far at each pause while the user speaks, so "
+        "that the transcript is ready (or under way) when the silence window ends the turn; false: "
+        "recognise once, after it ends (fewer recognitions, a later answer). semantic_vad always does, "
+        "as it decides from the words.",
+    )
 
 
 class Settings(BaseSettings):

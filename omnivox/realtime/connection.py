@@ -79,6 +79,7 @@ class Connection:
         *,
         max_items: int,
         max_buffer_seconds: float,
+        early_recognition: bool = True,
     ) -> None:
         self.session = session
         self.outbox = outbox
@@ -90,6 +91,7 @@ class Connection:
         self._detector: TurnDetector | None = None
         self._speech_item: str | None = None  # the id the user item of the speech under way will have
         self._early = EarlyHearing(recognition.hear, self._heard_early)
+        self._early_always = early_recognition  # False: only semantic_vad recognises at pauses
         self._active: tuple[Responder, asyncio.Task[None]] | None = None
         self._idle: asyncio.TimerHandle | None = None  # server_vad's idle_timeout_ms, once armed
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -213,7 +215,8 @@ class Connection:
             self._early.reset()
             return
         if isinstance(turn, Pause):  # recognise the turn so far while the user may still speak on
-            self._early.pause(turn.at_ms, self._buffer.peek(turn.at_ms))
+            if self._early_always or isinstance(self.session.config.audio.input.turn_detection, SemanticVad):
+                self._early.pause(turn.at_ms, self._buffer.peek(turn.at_ms))
             return
         item_id = self._speech_item or new_id("item")
         await self._send(

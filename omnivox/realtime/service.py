@@ -70,6 +70,7 @@ class RealtimeService:
             self._detector,
             max_items=self._settings.max_items,
             max_buffer_seconds=self._settings.max_buffer_seconds,
+            early_recognition=self._settings.early_recognition,
         )
         self._open += 1
         return connection
