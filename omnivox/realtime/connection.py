@@ -25,40 +25,16 @@ from omnivox.protocol.realtime import Item, ResponseParams, SemanticVad, ServerV
 from omnivox.realtime.conversation import Conversation, Entry
 from omnivox.realtime.hearing import EarlyHearing, Heard, Recognition, finished
 from omnivox.realtime.inputs import RATE, InputBuffer, decode_audio
+from omnivox.realtime.outbox import Outbox
 from omnivox.realtime.planning import Planner
 from omnivox.realtime.responder import Responder
 from omnivox.realtime.session import Session, parsed
 from omnivox.realtime.vad import EAGERNESS_MS, Pause, SpeechStarted, TurnDetector, TurnEvent, VadParams
 from omnivox.realtime.wire import Event, error, event, new_id
 
-#: Events of a cancelled response that are dropped while still queued.
-_MUTED = frozenset({"response.output_audio.delta"})
-Transmit = Callable[[Event], Awaitable[None]]
 #: With turn detection, silence beyond the prefix padding is dropped from the buffer, but for this much
 #: more (the detector sees speech up to a frame late).
 KEPT_SILENCE_MS = 100
-
-
-class Outbox:
-    def __init__(self, size: int) -> None:
-        self._queue: asyncio.Queue[Event] = asyncio.Queue(size)
-        self._muted: set[str] = set()
-        self.closed = False  # the client has gone: what is still put is dropped, never waited on
-
-    async def put(self, item: Event) -> None:
-        if not self.closed:
-            await self._queue.put(item)
-
-    def mute(self, response_id: str) -> None:
-        self._muted.add(response_id)
-
-    async def pump(self, transmit: Transmit) -> None:
-        """Send events until cancelled (the connection closed)."""
-        while True:
-            item = await self._queue.get()
-            if item["type"] in _MUTED and item.get("response_id") in self._muted:
-                continue
-            await transmit(item)
 
 
 def vad_params(turn: ServerVad | SemanticVad) -> VadParams:

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from omnivox.config import OPENAI_CHAT_ALIASES, RealtimeSettings
 from omnivox.context import record_usage
 from omnivox.errors import ServerOverloaded
-from omnivox.realtime.connection import Connection, Outbox
+from omnivox.realtime.connection import Connection
 from omnivox.realtime.hearing import Recognition
+from omnivox.realtime.outbox import Outbox
 from omnivox.realtime.planning import Planner
 from omnivox.realtime.session import Session
 from omnivox.realtime.vad import SileroModel, TurnDetector, VadParams
