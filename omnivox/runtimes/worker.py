@@ -178,7 +178,12 @@ class ModelWorker:
         except RuntimeError:
             ticket.release()
             raise ServerOverloaded("The server is shutting down.") from None
-        return await asyncio.wrap_future(future)
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            if future.cancel():  # cancelled while waiting for the thread: `call` never runs to release it
+                ticket.release()
+            raise
 
     def cancel_all(self) -> None:
         """Ask every running or waiting job to stop (shutdown past its grace period)."""
