@@ -89,7 +89,7 @@ def turn(url: str, pcm: bytes, speech_end: float, silence_ms: int) -> dict[str, 
         sender = threading.Thread(target=stream, args=(ws, pcm, speech_end, marks))
         sender.start()
         while True:
-            event = json.loads(ws.recv(timeout=120))
+            event = json.loads(ws.recv(timeout=600))  # a loaded machine can take minutes
             name = firsts.get(event["type"])
             if name is not None and name not in marks:
                 marks[name] = time.perf_counter()
