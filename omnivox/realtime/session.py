@@ -38,17 +38,24 @@ def _path(prefix: str, loc: tuple[int | str, ...], model: type[BaseModel]) -> st
     for piece in loc:
         if isinstance(piece, int):
             parts[-1] = f"{parts[-1]}[{piece}]" if parts else f"[{piece}]"
-        elif piece not in ("server_vad", "semantic_vad") and not piece.startswith("literal["):
+        elif piece not in ("server_vad", "semantic_vad") and not _union_tag(piece):
             parts.append(piece)
     return ".".join(parts)
 
 
+def _union_tag(piece: str) -> bool:
+    """A member of a union in pydantic's error location (`literal['auto', ...]`, a class name)."""
+    return piece.startswith("literal[") or piece[:1].isupper()
+
+
 def parsed(model: type[M], data: Any, prefix: str) -> M:
-    """`data` as `model`, or the first problem as an OpenAI error naming its parameter."""
+    """`data` as `model`, or its problem as an OpenAI error naming its parameter: the first one, or
+    for a value of a union (`truncation`: a string or an object) the one deepest in the object given."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        errors = exc.errors()
+        first = max(errors, key=lambda e: sum(not _union_tag(str(p)) for p in e["loc"]))
         param = _path(prefix, tuple(first["loc"]), model)
         code = _CODES.get(
             first["type"], "invalid_type" if first["type"].endswith("_type") else "invalid_value"

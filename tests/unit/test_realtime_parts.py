@@ -57,6 +57,16 @@ def test_session_update_is_partial_and_all_or_nothing() -> None:
     session.voiced = True
     with pytest.raises(InvalidRequest):
         session.update({"type": "realtime", "audio": {"output": {"voice": "ash"}}})
+    ratio = "session.truncation.retention_ratio"
+    refusals: list[tuple[object, tuple[str, str]]] = [  # a union's problem is named where it is
+        ("nope", ("invalid_value", "session.truncation")),
+        ({"type": "retention_ratio"}, ("missing_required_parameter", ratio)),
+        ({"type": "retention_ratio", "retention_ratio": 2}, ("invalid_value", ratio)),
+    ]
+    for given, expected in refusals:
+        with pytest.raises(InvalidRequest) as refused:
+            session.update({"type": "realtime", "truncation": given})
+        assert (refused.value.code, refused.value.param) == expected
 
 
 def test_input_buffer_keeps_the_timeline() -> None:
