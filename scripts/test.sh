@@ -3,8 +3,9 @@
 # SDK contract tests again under the openai 1.x line. Arguments go to the main pytest run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The test command always installs the `omni` extra: the transformers-omni tests build a tiny model with it.
-scripts/bootstrap.sh test,omni
+# The test command always installs the `omni` extra (the transformers-omni tests build a tiny model with it)
+# and the `ray` extra (tests/ray serves through a two-node Ray cluster started on loopback).
+scripts/bootstrap.sh test,omni,ray
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

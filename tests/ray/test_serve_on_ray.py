@@ -1,0 +1,256 @@
+"""omnivox on a real two-node Ray cluster started here (docs/scaling.md): the ingress on the head, two
+replicas of the chat stage (a fake model), the real Whisper tiny.en and a flite voice, each a deployment.
+A subset of the SDK contract suite runs through it, with audio in and out; the client leaving stops the
+remote generation; a replica killed mid-stream leaves the next request served.
+
+The nodes are 127.0.0.2 and 127.0.0.3 (Ray rewrites 127.0.0.1 to the machine's routable address; nothing
+may leave loopback), with RAY_TMPDIR in a temporary folder, no dashboard, a capped object store; they are
+stopped by process id (Cluster.shutdown), never with `ray stop`. Ray is imported only by the fixture, so
+this module is collected without the extra."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import os
+import signal
+import socket
+import tempfile
+import time
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from omnivox.config import LanguageModelSettings, Settings, SpeechModelSettings
+from tests.api.test_chat_sdk import (
+    test_completion_through_the_sdk,
+    test_raw_completion_validates,
+    test_raw_stream_chunks_validate_and_usage_chunk_comes_last,
+    test_sdk_errors_carry_openai_fields,
+    test_stream_concatenates_to_the_completion,
+)
+from tests.conftest import FAKE_ID, LIBRIVOX
+from tests.support.openapi import validate
+
+pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("fake_server")]
+
+ROOT = Path(__file__).resolve().parents[2]
+OBJECT_STORE = 80 * 1024 * 1024
+__all__ = [  # the SDK contract tests that run again here, through Ray
+    "test_completion_through_the_sdk",
+    "test_raw_completion_validates",
+    "test_raw_stream_chunks_validate_and_usage_chunk_comes_last",
+    "test_sdk_errors_carry_openai_fields",
+    "test_stream_concatenates_to_the_completion",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _settings(folder: Path, port: int) -> Settings:
+    pin = {"num_cpus": 0}
+    return Settings(
+        host="127.0.0.1",
+        port=port,
+        models=[LanguageModelSettings(id=FAKE_ID)],
+        speech_models=[SpeechModelSettings()],
+        synthesis={
+            "store": str(folder / "audio.sqlite3"),
+            "voices": [{"id": "slt", "backend": "flite", "source": "slt"}],
+            "voice_map": {"alloy": "slt"},
+        },
+        self_check=False,
+        shutdown_grace_seconds=5,
+        ray={
+            "ingress": {**pin, "resources": {"head_node": 0.01}},
+            "chat": {**pin, "replicas": 2, "resources": {"worker_node": 0.01}, "max_ongoing_requests": 2},
+            "speech": {**pin, "resources": {"worker_node": 0.01}},
+            "voices": {**pin, "resources": {"head_node": 0.01}},
+        },
+    )
+
+
+@contextlib.contextmanager
+def two_node_cluster(folder: Path) -> Iterator[str]:
+    """A head on 127.0.0.2 and a worker on 127.0.0.3; yields the head's address."""
+    os.environ["RAY_TMPDIR"] = str(folder / "ray")
+    # the replicas import tests.support.ray_engines, and note what they do in this folder
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    os.environ["OMNIVOX_RAY_TEST_DIR"] = str(folder)
+    from ray.cluster_utils import Cluster
+
+    node = {"num_cpus": 1, "object_store_memory": OBJECT_STORE, "include_dashboard": False}
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={**node, "node_ip_address": "127.0.0.2", "resources": {"head_node": 1}},
+    )
+    try:
+        cluster.add_node(**node, node_ip_address="127.0.0.3", resources={"worker_node": 1})
+        yield str(cluster.address)
+    finally:
+        cluster.shutdown()  # each process it started, by its id
+
+
+@pytest.fixture(scope="module")
+def ray_url() -> Iterator[str]:
+    import ray
+    from ray import serve
+
+    from omnivox.scaling.app import build_app
+    from omnivox.serving.catalog import Loaders
+    from tests.support.ray_engines import fake_chat
+
+    with (
+        tempfile.TemporaryDirectory(prefix="ovr-", dir="/tmp") as name,
+        two_node_cluster(Path(name)) as address,
+    ):
+        port = _free_port()
+        settings = _settings(Path(name), port)
+        ray.init(address=address, logging_level="warning", log_to_driver=False)
+        try:
+            serve.start(proxy_location="HeadOnly", http_options={"host": "127.0.0.1", "port": port})
+            serve.run(build_app(settings, Loaders(chat=fake_chat)), name="omnivox", route_prefix="/")
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            serve.shutdown()
+            ray.shutdown()
+
+
+@pytest.fixture
+def fake_server(ray_url: str) -> tuple[str, None]:
+    """What the imported SDK tests ask for: the server's URL (the fake lives in the replicas)."""
+    return ray_url, None
+
+
+def _client(url: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
+
+
+def test_models_list_names_every_stage(ray_url: str) -> None:
+    raw = httpx.get(f"{ray_url}/v1/models").json()
+    validate(raw, "ListModelsResponse")
+    ids = {m["id"] for m in raw["data"]}
+    assert {FAKE_ID, "gpt-4o-audio-preview", "whisper-tiny.en", "whisper-1"} <= ids
+
+
+def test_audio_in_is_heard_on_the_speech_deployment(ray_url: str) -> None:
+    clip = sorted(LIBRIVOX.glob("*.wav"))[4]
+    completion = _client(ray_url).chat.completions.create(
+        model="gpt-4o-audio-preview",
+        temperature=0,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "Transcribe:"},
+                    {
+                        "type": "input_audio",
+                        "input_audio": {"data": base64.b64encode(clip.read_bytes()).decode(), "format": "wav"},
+                    },
+                ],
+            }
+        ],
+    )
+    validate(completion.model_dump(mode="json", exclude_unset=True), "CreateChatCompletionResponse")
+    said = str(completion.choices[0].message.content).lower()
+    assert said.startswith("you said: transcribe:") and len(said.split()) > 6  # the words heard
+    assert completion.usage and completion.usage.prompt_tokens_details
+    assert completion.usage.prompt_tokens_details.audio_tokens
+
+
+def _wav_seconds(data: bytes) -> float:
+    with wave.open(io.BytesIO(data)) as wav:
+        return wav.getnframes() / wav.getframerate()
+
+
+def test_audio_out_is_spoken_on_the_voice_deployment(ray_url: str) -> None:
+    client = _client(ray_url)
+    completion = client.chat.completions.create(
+        model="gpt-4o-audio-preview",
+        modalities=["text", "audio"],
+        audio={"voice": "alloy", "format": "wav"},
+        messages=[{"role": "user", "content": "Say hello to everyone."}],
+        temperature=0,
+    )
+    validate(completion.model_dump(mode="json", exclude_unset=True), "CreateChatCompletionResponse")
+    audio = completion.choices[0].message.audio
+    assert audio is not None and audio.transcript.startswith("You said")
+    assert _wav_seconds(base64.b64decode(audio.data)) > 0.5
+    speech = client.audio.speech.create(model="tts-1", voice="alloy", input="Hello there.", response_format="wav")
+    assert _wav_seconds(speech.content) > 0.3
+
+
+def test_streamed_audio_out(ray_url: str) -> None:
+    stream = _client(ray_url).chat.completions.create(
+        model="gpt-4o-audio-preview",
+        modalities=["text", "audio"],
+        audio={"voice": "alloy", "format": "pcm16"},
+        messages=[{"role": "user", "content": "Tell me something."}],
+        stream=True,
+    )
+    pcm = b""
+    for chunk in stream:
+        delta = chunk.choices[0].delta if chunk.choices else None
+        audio = getattr(delta, "audio", None) if delta else None
+        data = audio.get("data") if isinstance(audio, dict) else getattr(audio, "data", None)
+        pcm += base64.b64decode(data) if data else b""
+    assert len(pcm) > 24_000 * 2 * 0.3  # 24 kHz 16-bit: more than 0.3 s spoken
+
+
+def _note(folder: Path, name: str, timeout: float = 30.0) -> int:
+    deadline = time.monotonic() + timeout
+    while not (folder / name).exists():
+        assert time.monotonic() < deadline, f"no {name}"
+        time.sleep(0.05)
+    return int((folder / name).read_text())
+
+
+def _stream_forever(url: str) -> tuple[httpx.Client, httpx.Response]:
+    client = httpx.Client(timeout=60)
+    body = {"model": FAKE_ID, "messages": [{"role": "user", "content": "talk forever"}], "stream": True}
+    response = client.send(client.build_request("POST", f"{url}/v1/chat/completions", json=body), stream=True)
+    assert response.status_code == 200
+    return client, response
+
+
+def test_a_client_that_leaves_stops_the_remote_generation(ray_url: str) -> None:
+    folder = Path(os.environ["OMNIVOX_RAY_TEST_DIR"])
+    (folder / "endless-pid").unlink(missing_ok=True)
+    client, response = _stream_forever(ray_url)
+    lines = response.iter_lines()
+    for _ in range(20):
+        next(lines)
+    pid = _note(folder, "endless-pid")
+    response.close()
+    client.close()
+    time.sleep(1.5)  # the cancel crosses proxy, ingress and replica
+    stopped_at = _note(folder, f"appends-{pid}")
+    time.sleep(1.0)  # at 5 ms a token, 200 more tokens if it had not stopped
+    assert _note(folder, f"appends-{pid}") - stopped_at <= 20
+
+
+def test_a_replica_killed_mid_stream_leaves_the_next_request_served(ray_url: str) -> None:
+    folder = Path(os.environ["OMNIVOX_RAY_TEST_DIR"])
+    (folder / "endless-pid").unlink(missing_ok=True)
+    client, response = _stream_forever(ray_url)
+    lines = response.iter_lines()
+    for _ in range(10):
+        next(lines)
+    os.kill(_note(folder, "endless-pid"), signal.SIGKILL)
+    rest = list(lines)  # the stream ends: one error event, then [DONE]
+    client.close()
+    assert rest[-2:] == ["data: [DONE]", ""] or rest[-1] == "data: [DONE]"
+    assert any('"error"' in line for line in rest)
+    completion = _client(ray_url).chat.completions.create(
+        model="gpt-audio", messages=[{"role": "user", "content": "still there?"}], temperature=0
+    )
+    assert completion.choices[0].message.content == "You said: still there?"
