@@ -147,14 +147,16 @@ def _serve_on_ray(settings: Settings, address: str) -> int:
 def _ray_config(config: Path | None) -> int:
     try:
         settings = load_settings(config)
-        import yaml
+        import yaml  # type: ignore[import-untyped]  # Ray's dependency, no stubs
 
         from omnivox.scaling import app as ray_app
     except (ValidationError, OSError, ValueError) as exc:
         print(f"omnivox: invalid settings: {exc}", file=sys.stderr)
         return 2
     except ImportError as exc:
-        print(f"omnivox: ray-config needs the `ray` extra (pip install 'omnivox[ray]'): {exc}", file=sys.stderr)
+        print(
+            f"omnivox: ray-config needs the `ray` extra (pip install 'omnivox[ray]'): {exc}", file=sys.stderr
+        )
         return 2
     print(yaml.safe_dump(ray_app.serve_config(settings, config), sort_keys=False), end="")
     return 0

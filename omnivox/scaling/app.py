@@ -11,17 +11,18 @@ placement and autoscaling from `[ray]`.
 
 from __future__ import annotations
 
+import logging
 import re
 import signal
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI
 from ray import serve
 from ray.serve.config import AutoscalingConfig
-from ray.serve.deployment import Application
+from ray.serve.deployment import Application, Deployment
 from ray.serve.handle import DeploymentHandle
 
 from omnivox.api.app import create_app
@@ -41,7 +42,7 @@ class Ingress:
     builds its ASGI app late (`__serve_build_asgi_app__`), after this asynchronous constructor has asked
     every stage what it serves."""
 
-    async def __init__(
+    async def __init__(  # type: ignore[misc]  # Serve awaits an ingress's async constructor
         self,
         settings: Settings,
         chat: Mapping[str, DeploymentHandle[Any]],
@@ -105,27 +106,26 @@ def build_app(settings: Settings, loaders: Loaders | None = None) -> Application
     ray = settings.ray
     grace = float(settings.shutdown_grace_seconds)
     chat = {
-        m.id: serve.deployment(ChatStage)
-        .options(name=_name("chat", m.id), **deployment_options(ray.chat, grace))
-        .bind(settings, m.id, loaders)
+        m.id: _deployment(ChatStage, _name("chat", m.id), ray.chat, grace).bind(settings, m.id, loaders)
         for m in settings.models
     }
     speech = {
-        m.id: serve.deployment(SpeechStage)
-        .options(name=_name("speech", m.id), **deployment_options(ray.speech, grace))
-        .bind(settings, m.id, loaders)
+        m.id: _deployment(SpeechStage, _name("speech", m.id), ray.speech, grace).bind(settings, m.id, loaders)
         for m in settings.speech_models
     }
     voices = {
-        family: serve.deployment(VoiceStage)
-        .options(name=_name("voices", family), **deployment_options(ray.voices, grace))
-        .bind(settings, family, loaders)
+        family: _deployment(VoiceStage, _name("voices", family), ray.voices, grace).bind(
+            settings, family, loaders
+        )
         for family in sorted({v.backend for v in settings.synthesis.voices})
     }
-    ingress = serve.deployment(serve.ingress()(Ingress)).options(
-        name="ingress", **deployment_options(ray.ingress, grace)
-    )
+    ingress = _deployment(serve.ingress()(Ingress), "ingress", ray.ingress, grace)
     return ingress.bind(settings, chat, speech, voices)
+
+
+def _deployment(cls: type, name: str, stage: StageSettings, grace_s: float) -> Deployment:
+    deployment = cast(Deployment, serve.deployment(cls))
+    return deployment.options(name=name, **deployment_options(stage, grace_s))
 
 
 def build(args: Mapping[str, Any]) -> Application:
@@ -155,7 +155,7 @@ def deploy(settings: Settings, address: str) -> None:
     the application runs."""
     import ray
 
-    ray.init(address=address, logging_level="warning", log_to_driver=False)
+    ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
     serve.start(
         proxy_location=settings.ray.proxy_location,
         http_options={"host": settings.host, "port": settings.port},

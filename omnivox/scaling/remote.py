@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from ray import exceptions as ray_errors
 from ray.serve import exceptions as serve_errors
@@ -52,7 +52,9 @@ def portable(spec: GenerationSpec) -> GenerationSpec:
 class RemoteEventStream:
     """A generation running in a chat replica; its batches flattened back into events."""
 
-    def __init__(self, response: DeploymentResponseGenerator, spec: GenerationSpec, prompt: Prompt) -> None:
+    def __init__(
+        self, response: DeploymentResponseGenerator[Any], spec: GenerationSpec, prompt: Prompt
+    ) -> None:
         self._response = response
         self._spec = spec
         self._prompt_tokens = prompt.tokens or 0
@@ -100,7 +102,7 @@ class RemoteEventStream:
     def cancel(self) -> None:
         """Stop the remote generation (idempotent). A stream cut short is charged its prompt and one
         token per text delta received (the replica's exact count stays there)."""
-        self._response.cancel()
+        self._response.cancel()  # type: ignore[no-untyped-call]
         self._charge(UsageReport(self._prompt_tokens, self._deltas, 0))
         if self._ticket is not None:
             self._ticket.release()
@@ -131,7 +133,10 @@ class RemoteChatModel:
 
     def generate(self, prompt: Prompt, spec: GenerationSpec) -> RemoteEventStream:
         ticket = self._worker.admit()
-        response = self._handle.options(stream=True).generate.remote(prompt, portable(spec))
+        response = cast(
+            DeploymentResponseGenerator[Any],
+            self._handle.options(stream=True).generate.remote(prompt, portable(spec)),
+        )
         stream = RemoteEventStream(response, spec, prompt)
         stream.hold(ticket)
         return stream
@@ -198,13 +203,16 @@ class RemoteSynthesizer:
         return self._info
 
     def synthesize(self, text: str, *, speed: float = 1.0) -> Iterator[Audio]:
-        response = self._handle.options(stream=True).synthesize.remote(self._voice, text, speed)
+        response = cast(
+            DeploymentResponseGenerator[Audio],
+            self._handle.options(stream=True).synthesize.remote(self._voice, text, speed),
+        )
         try:
             yield from response
         except (Exception, ray_errors.RayError) as exc:
             raise_mapped(exc)
         finally:
-            response.cancel()
+            response.cancel()  # type: ignore[no-untyped-call]
 
     def close(self) -> None:
         """The replicas own the voice."""

@@ -154,7 +154,10 @@ def test_audio_in_is_heard_on_the_speech_deployment(ray_url: str) -> None:
                     {"type": "text", "text": "Transcribe:"},
                     {
                         "type": "input_audio",
-                        "input_audio": {"data": base64.b64encode(clip.read_bytes()).decode(), "format": "wav"},
+                        "input_audio": {
+                            "data": base64.b64encode(clip.read_bytes()).decode(),
+                            "format": "wav",
+                        },
                     },
                 ],
             }
@@ -185,7 +188,9 @@ def test_audio_out_is_spoken_on_the_voice_deployment(ray_url: str) -> None:
     audio = completion.choices[0].message.audio
     assert audio is not None and audio.transcript.startswith("You said")
     assert _wav_seconds(base64.b64decode(audio.data)) > 0.5
-    speech = client.audio.speech.create(model="tts-1", voice="alloy", input="Hello there.", response_format="wav")
+    speech = client.audio.speech.create(
+        model="tts-1", voice="alloy", input="Hello there.", response_format="wav"
+    )
     assert _wav_seconds(speech.content) > 0.3
 
 
