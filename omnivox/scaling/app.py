@@ -150,9 +150,9 @@ def serve_config(settings: Settings, config: Path | None) -> dict[str, Any]:
     }
 
 
-def deploy(settings: Settings, address: str) -> None:
+def deploy(settings: Settings, address: str, loaders: Loaders | None = None) -> None:
     """Connect to the cluster at `address`, start Serve's proxy on `host`:`port`, deploy and wait until
-    the application runs."""
+    the application runs (`loaders`: as in build_app)."""
     import ray
 
     ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
@@ -160,7 +160,7 @@ def deploy(settings: Settings, address: str) -> None:
         proxy_location=settings.ray.proxy_location,
         http_options={"host": settings.host, "port": settings.port},
     )
-    serve.run(build_app(settings), name=settings.ray.app_name, route_prefix="/", blocking=False)
+    serve.run(build_app(settings, loaders), name=settings.ray.app_name, route_prefix="/", blocking=False)
 
 
 def run(settings: Settings, address: str) -> int:

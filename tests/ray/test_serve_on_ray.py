@@ -3,20 +3,16 @@ replicas of the chat stage (a fake model), the real Whisper tiny.en and a flite 
 A subset of the SDK contract suite runs through it, with audio in and out; the client leaving stops the
 remote generation; a replica killed mid-stream leaves the next request served.
 
-The nodes are 127.0.0.2 and 127.0.0.3 (Ray rewrites 127.0.0.1 to the machine's routable address; nothing
-may leave loopback), with RAY_TMPDIR in a temporary folder, no dashboard, a capped object store; they are
-stopped by process id (Cluster.shutdown), never with `ray stop`. Ray is imported only by the fixture, so
-this module is collected without the extra."""
+The cluster (tests/support/ray_cluster.py) starts once for the module: nodes on 127.0.0.2 and
+127.0.0.3 only, RAY_TMPDIR in a temporary folder, no dashboard, a capped object store, stopped by process
+id. Ray is imported only by the fixture, so this module is collected without the extra."""
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import io
 import os
 import signal
-import socket
-import tempfile
 import time
 import wave
 from collections.abc import Iterator
@@ -36,11 +32,10 @@ from tests.api.test_chat_sdk import (
 )
 from tests.conftest import FAKE_ID, LIBRIVOX
 from tests.support.openapi import validate
+from tests.support.ray_cluster import free_port, omnivox_on_ray
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("fake_server")]
 
-ROOT = Path(__file__).resolve().parents[2]
-OBJECT_STORE = 80 * 1024 * 1024
 __all__ = [  # the SDK contract tests that run again here, through Ray
     "test_completion_through_the_sdk",
     "test_raw_completion_validates",
@@ -50,17 +45,11 @@ __all__ = [  # the SDK contract tests that run again here, through Ray
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _settings(folder: Path, port: int) -> Settings:
+def _settings(folder: Path) -> Settings:
     pin = {"num_cpus": 0}
     return Settings(
         host="127.0.0.1",
-        port=port,
+        port=free_port(),
         models=[LanguageModelSettings(id=FAKE_ID)],
         speech_models=[SpeechModelSettings()],
         synthesis={
@@ -79,50 +68,13 @@ def _settings(folder: Path, port: int) -> Settings:
     )
 
 
-@contextlib.contextmanager
-def two_node_cluster(folder: Path) -> Iterator[str]:
-    """A head on 127.0.0.2 and a worker on 127.0.0.3; yields the head's address."""
-    os.environ["RAY_TMPDIR"] = str(folder / "ray")
-    # the replicas import tests.support.ray_engines, and note what they do in this folder
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    os.environ["OMNIVOX_RAY_TEST_DIR"] = str(folder)
-    from ray.cluster_utils import Cluster
-
-    node = {"num_cpus": 1, "object_store_memory": OBJECT_STORE, "include_dashboard": False}
-    cluster = Cluster(
-        initialize_head=True,
-        head_node_args={**node, "node_ip_address": "127.0.0.2", "resources": {"head_node": 1}},
-    )
-    try:
-        cluster.add_node(**node, node_ip_address="127.0.0.3", resources={"worker_node": 1})
-        yield str(cluster.address)
-    finally:
-        cluster.shutdown()  # each process it started, by its id
-
-
 @pytest.fixture(scope="module")
 def ray_url() -> Iterator[str]:
-    import ray
-    from ray import serve
-
-    from omnivox.scaling.app import build_app
     from omnivox.serving.catalog import Loaders
     from tests.support.ray_engines import fake_chat
 
-    with (
-        tempfile.TemporaryDirectory(prefix="ovr-", dir="/tmp") as name,
-        two_node_cluster(Path(name)) as address,
-    ):
-        port = _free_port()
-        settings = _settings(Path(name), port)
-        ray.init(address=address, logging_level="warning", log_to_driver=False)
-        try:
-            serve.start(proxy_location="HeadOnly", http_options={"host": "127.0.0.1", "port": port})
-            serve.run(build_app(settings, Loaders(chat=fake_chat)), name="omnivox", route_prefix="/")
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            serve.shutdown()
-            ray.shutdown()
+    with omnivox_on_ray(_settings, Loaders(chat=fake_chat)) as url:
+        yield url
 
 
 @pytest.fixture
