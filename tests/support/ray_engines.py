@@ -41,3 +41,12 @@ class NotingModel(FakeLanguageModel):
 
 def fake_chat(_entry: ModelSettings, worker: ModelWorker) -> ChatModel:
     return LogitsChatModel(NotingModel(_script, delay=0.005), worker)
+
+
+#: Seconds per token of the benchmark's models, by id (benchmarks/ray.py): the fake sleeps, so it spends
+#: no CPU of its own and what is measured is the serving path's.
+PACE = {"instant": 0.0, "paced": 0.01}
+
+
+def paced_chat(entry: ModelSettings, worker: ModelWorker) -> ChatModel:
+    return LogitsChatModel(FakeLanguageModel(lambda _prompt: ENDLESS, delay=PACE[entry.id]), worker)
