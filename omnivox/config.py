@@ -461,7 +461,7 @@ class RaySettings(BaseModel):
         20.0,
         ge=0,
         description="Generated events are sent from a language-model replica in batches of this many ms "
-        "(0: each alone; about 1.8 ms of CPU per message, so per token without batching).",
+        "(the first at once; 0: no waiting, what is already there still goes together).",
     )
     proxy_location: Literal["HeadOnly", "EveryNode"] = Field(
         "HeadOnly", description="Where Serve runs its HTTP proxy (on `host`:`port`)."

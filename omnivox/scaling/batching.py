@@ -20,7 +20,8 @@ _END = object()
 
 async def batched(source: AsyncIterable[T], window_s: float) -> AsyncIterator[list[T]]:
     """`source`'s items in lists: the first alone, then whatever arrived within `window_s` of the first
-    item of each list (0: each alone). An error of `source` is raised after the items before it."""
+    item of each list (0: no waiting, but what is already waiting goes together). An error of `source` is
+    raised after the items before it."""
     queue: asyncio.Queue[object] = asyncio.Queue()
     failure: list[BaseException] = []
 

@@ -211,3 +211,31 @@ def test_a_replica_killed_mid_stream_leaves_the_next_request_served(ray_url: str
         model="gpt-audio", messages=[{"role": "user", "content": "still there?"}], temperature=0
     )
     assert completion.choices[0].message.content == "You said: still there?"
+
+
+def test_deleting_the_application_lets_a_running_stream_finish(ray_url: str) -> None:
+    """What SIGTERM to `omnivox serve --ray` does (serve.delete): the running request gets
+    `shutdown_grace_seconds` to finish; afterwards nothing is served. Runs last: it removes the app."""
+    import threading
+
+    from ray import serve
+
+    body = {
+        "model": FAKE_ID,
+        "messages": [{"role": "user", "content": "talk forever"}],
+        "stream": True,
+        "max_tokens": 300,  # 1.5 s at 5 ms a token
+        "temperature": 0,
+    }
+    with httpx.stream("POST", f"{ray_url}/v1/chat/completions", json=body, timeout=60) as response:
+        assert response.status_code == 200
+        lines = response.iter_lines()
+        next(lines)
+        deleting = threading.Thread(target=serve.delete, args=("omnivox",))
+        deleting.start()
+        rest = [line for line in lines if line]
+    deleting.join(timeout=60)
+    assert rest[-1] == "data: [DONE]"
+    assert '"finish_reason":"length"' in rest[-2]
+    assert sum('"content":"z"' in line for line in rest) == 300  # all of it
+    assert httpx.get(f"{ray_url}/v1/models").status_code != 200
