@@ -10,6 +10,7 @@ id. Ray is imported only by the fixture, so this module is collected without the
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import os
 import signal
@@ -211,6 +212,26 @@ def test_a_replica_killed_mid_stream_leaves_the_next_request_served(ray_url: str
         model="gpt-audio", messages=[{"role": "user", "content": "still there?"}], temperature=0
     )
     assert completion.choices[0].message.content == "You said: still there?"
+
+
+def test_every_replica_reports_metrics(ray_url: str) -> None:
+    """Each node's metrics agent exports its replicas' omnivox counters, tagged with the replica."""
+    from tests.support.ray_cluster import METRICS_PORTS
+
+    deadline = time.monotonic() + 30
+    replicas: set[str] = set()
+    while time.monotonic() < deadline and len(replicas) < 3:
+        for host, port in zip(("127.0.0.2", "127.0.0.3"), METRICS_PORTS, strict=True):
+            with contextlib.suppress(httpx.HTTPError):
+                text = httpx.get(f"http://{host}:{port}/metrics", timeout=5).text
+                replicas |= {
+                    line.split('replica="')[1].split('"')[0]
+                    for line in text.splitlines()
+                    if line.startswith("ray_omnivox_replica_requests_total{")
+                }
+        time.sleep(1)
+    # both chat replicas served (the streams above), the recogniser, the voice family
+    assert len(replicas) >= 3, replicas
 
 
 def test_deleting_the_application_lets_a_running_stream_finish(ray_url: str) -> None:

@@ -24,27 +24,45 @@ OBJECT_STORE = 80 * 1024 * 1024  # bytes per node (Ray's floor is 75 MiB); the d
 
 
 def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (outside Ray's worker ports, 10002-19999, by the kernel's range)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+#: Where each node's metrics agent serves Prometheus text (head, worker), on the node's address.
+METRICS_PORTS: list[int] = []
 
 
 @contextlib.contextmanager
 def two_node_cluster(folder: Path, cpus: int = 1) -> Iterator[str]:
     """A head on 127.0.0.2 and a worker on 127.0.0.3; yields the head's address. The replicas import
     `tests.support` (PYTHONPATH) and may note what they do in `folder` ($OMNIVOX_RAY_TEST_DIR)."""
+    METRICS_PORTS[:] = [free_port(), free_port()]
     os.environ["RAY_TMPDIR"] = str(folder / "ray")
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     os.environ["OMNIVOX_RAY_TEST_DIR"] = str(folder)
+    # Ray's floor (the default is 10 s); its config names are case-sensitive
+    os.environ["RAY_metrics_report_interval_ms"] = "1000"  # noqa: SIM112
     from ray.cluster_utils import Cluster
 
     node = {"num_cpus": cpus, "object_store_memory": OBJECT_STORE, "include_dashboard": False}
     cluster = Cluster(
         initialize_head=True,
-        head_node_args={**node, "node_ip_address": "127.0.0.2", "resources": {"head_node": 1}},
+        head_node_args={
+            **node,
+            "node_ip_address": "127.0.0.2",
+            "resources": {"head_node": 1},
+            "metrics_export_port": METRICS_PORTS[0],
+        },
     )
     try:
-        cluster.add_node(**node, node_ip_address="127.0.0.3", resources={"worker_node": 1})
+        cluster.add_node(
+            **node,
+            node_ip_address="127.0.0.3",
+            resources={"worker_node": 1},
+            metrics_export_port=METRICS_PORTS[1],
+        )
         yield str(cluster.address)
     finally:
         cluster.shutdown()  # each process it started, by its id
