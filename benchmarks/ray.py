@@ -204,12 +204,12 @@ def main() -> None:
         rate = throughput(url, args.clients, args.seconds, args.throughput_tokens)
         report("single process", requests_per_s=round(rate, 2))
     for batch_ms in (20.0, 0.0):
-        with omnivox_on_ray(_settings(1, batch_ms), Loaders(chat=paced_chat)) as url:
+        with omnivox_on_ray(_settings(1, batch_ms), Loaders(chat=paced_chat)) as (url, _):
             report(f"ray, batch_ms {batch_ms:g}", **per_token(url, args.runs, args.tokens))
             if batch_ms:
                 rate = throughput(url, args.clients, args.seconds, args.throughput_tokens)
                 report("ray, 1 chat replica", requests_per_s=round(rate, 2))
-    with omnivox_on_ray(_settings(2, 20.0), Loaders(chat=paced_chat)) as url:
+    with omnivox_on_ray(_settings(2, 20.0), Loaders(chat=paced_chat)) as (url, _):
         rate = throughput(url, args.clients, args.seconds, args.throughput_tokens)
         report("ray, 2 chat replicas", requests_per_s=round(rate, 2))
 

@@ -41,7 +41,8 @@ def raise_mapped(exc: BaseException) -> NoReturn:
         raise ServerOverloaded("The model is busy with other requests; retry shortly.") from exc
     if isinstance(exc, serve_errors.DeploymentUnavailableError | ray_errors.RayActorError):
         raise ServerOverloaded("The model's replica is not available; retry shortly.") from exc
-    raise ModelFailure(f"The model's replica failed: {type(exc).__name__}") from exc
+    cause = exc.cause if isinstance(exc, ray_errors.RayTaskError) else exc
+    raise ModelFailure(f"The model's replica failed: {type(cause).__name__}: {cause}") from exc
 
 
 def portable(spec: GenerationSpec) -> GenerationSpec:

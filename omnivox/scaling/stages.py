@@ -49,7 +49,12 @@ class _Meter:
 
     def served(self, started: float) -> None:
         self.requests.inc()
-        self.seconds.inc(time.monotonic() - started)
+        if (seconds := time.monotonic() - started) > 0:  # Ray's counters refuse 0
+            self.seconds.inc(seconds)
+
+    def generated(self, deltas: int) -> None:
+        if deltas:
+            self.deltas.inc(deltas)
 
 
 class ChatStage:
@@ -75,7 +80,7 @@ class ChatStage:
         try:
             await stream.ready()
             async for batch in batched(stream, self._window):
-                self._meter.deltas.inc(sum(isinstance(e, TextDelta) for e in batch))
+                self._meter.generated(sum(isinstance(e, TextDelta) for e in batch))
                 yield batch
         finally:  # the caller cancelled (client gone) or the stream ended: stop at the next token
             stream.cancel()

@@ -14,6 +14,8 @@ import contextlib
 import io
 import os
 import signal
+import subprocess
+import sys
 import time
 import wave
 from collections.abc import Iterator
@@ -70,12 +72,18 @@ def _settings(folder: Path) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def ray_url() -> Iterator[str]:
+def deployed() -> Iterator[tuple[str, str]]:
+    """(the proxy's base URL, the cluster's address), once for the module."""
     from omnivox.serving.catalog import Loaders
     from tests.support.ray_engines import fake_chat
 
-    with omnivox_on_ray(_settings, Loaders(chat=fake_chat)) as url:
-        yield url
+    with omnivox_on_ray(_settings, Loaders(chat=fake_chat)) as both:
+        yield both
+
+
+@pytest.fixture
+def ray_url(deployed: tuple[str, str]) -> str:
+    return deployed[0]
 
 
 @pytest.fixture
@@ -260,3 +268,39 @@ def test_deleting_the_application_lets_a_running_stream_finish(ray_url: str) -> 
     assert '"finish_reason":"length"' in rest[-2]
     assert sum('"content":"z"' in line for line in rest) == 300  # all of it
     assert httpx.get(f"{ray_url}/v1/models").status_code != 200
+
+
+def test_omnivox_serve_ray_deploys_and_sigterm_deletes(deployed: tuple[str, str], tmp_path: Path) -> None:
+    """The command itself, as a process, on the cluster (after the test above removed the app): its
+    model is an upstream that cannot be reached, so the replica's 502 comes back through Ray as such.
+    Serve's proxy keeps the address it started with."""
+    url, address = deployed
+    config = tmp_path / "omnivox.toml"
+    config.write_text(
+        "self_check = false\nspeech_models = []\n[synthesis]\nvoices = []\nvoice_map = {}\n"
+        f'store = "{tmp_path / "audio.sqlite3"}"\n'
+        '[[models]]\nid = "far"\nbackend = "openai"\nbase_url = "http://127.0.0.1:9/v1"\n'
+        'upstream_model = "x"\ncontext_window = 2048\nconnect_timeout = 2\n'
+        "[ray.ingress]\nnum_cpus = 0\n[ray.chat]\nnum_cpus = 0\n"
+    )
+    command = [sys.executable, "-m", "omnivox", "serve", "--ray", address, "--config", str(config)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/v1/models", timeout=5).status_code == 200:
+                    break
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.5)
+        assert next(m["id"] for m in httpx.get(f"{url}/v1/models").json()["data"]) == "far"
+        with pytest.raises(openai.APIStatusError) as failed:
+            _client(url).chat.completions.create(model="far", messages=[{"role": "user", "content": "hi"}])
+        assert failed.value.status_code == 502 and failed.value.code == "upstream_error"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+        assert httpx.get(f"{url}/v1/models").status_code != 200
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

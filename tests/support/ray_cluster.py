@@ -69,10 +69,10 @@ def two_node_cluster(folder: Path, cpus: int = 1) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def omnivox_on_ray(settings: Callable[[Path], Settings], loaders: Loaders) -> Iterator[str]:
+def omnivox_on_ray(settings: Callable[[Path], Settings], loaders: Loaders) -> Iterator[tuple[str, str]]:
     """omnivox deployed (`omnivox.scaling.app.deploy`, as `serve --ray` does) on a fresh two-node
     cluster, with the settings made for the cluster's temporary folder; yields the base URL of Serve's
-    proxy (host:port of the settings)."""
+    proxy (host:port of the settings) and the cluster's address."""
     import ray
     from ray import serve
 
@@ -85,7 +85,7 @@ def omnivox_on_ray(settings: Callable[[Path], Settings], loaders: Loaders) -> It
         chosen = settings(Path(name))
         try:
             deploy(chosen, address, loaders)
-            yield f"http://{chosen.host}:{chosen.port}"
+            yield f"http://{chosen.host}:{chosen.port}", address
         finally:
             serve.shutdown()
             ray.shutdown()
