@@ -169,9 +169,9 @@ def run(settings: Settings, address: str) -> int:
     import ray
 
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda _signum, _frame: stop.set())
     deploy(settings, address)
+    for signum in (signal.SIGTERM, signal.SIGINT):  # after ray.init, which installs its own
+        signal.signal(signum, lambda _signum, _frame: stop.set())
     try:
         stop.wait()
     finally:

@@ -298,7 +298,8 @@ def test_omnivox_serve_ray_deploys_and_sigterm_deletes(deployed: tuple[str, str]
             _client(url).chat.completions.create(model="far", messages=[{"role": "user", "content": "hi"}])
         assert failed.value.status_code == 502 and failed.value.code == "upstream_error"
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=60) == 0
+        code = process.wait(timeout=60)
+        assert code == 0, process.stderr.read().decode()[-3000:] if process.stderr else code
         assert httpx.get(f"{url}/v1/models").status_code != 200
     finally:
         if process.poll() is None:
