@@ -55,8 +55,10 @@ class Ingress:
             family: await handle.info.remote() for family, handle in voices.items()
         }
 
-        def chat_model(entry: ModelSettings, worker: ModelWorker) -> RemoteChatModel:
-            return RemoteChatModel(chat[entry.id], chat_info[entry.id], worker)
+        admitted = admission(settings)
+
+        def chat_model(entry: ModelSettings, _worker: ModelWorker) -> RemoteChatModel:
+            return RemoteChatModel(chat[entry.id], chat_info[entry.id], ModelWorker(entry.id, admitted))
 
         def recognizer(entry: SpeechModelSettings, _cache: Path) -> RemoteRecognizer:
             return RemoteRecognizer(speech[entry.id], speech_info[entry.id])
@@ -72,6 +74,14 @@ class Ingress:
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return self._app
+
+
+def admission(settings: Settings) -> int:
+    """Requests one ingress replica admits per language model: `max_queued_requests`, or what the
+    model's deployment can hold at its most replicas (serving + queued), when that is more."""
+    chat = settings.ray.chat
+    most = max(chat.replicas, chat.max_replicas or 0)
+    return max(settings.max_queued_requests, most * chat.max_ongoing_requests + chat.max_queued_requests)
 
 
 def _name(kind: str, name: str) -> str:

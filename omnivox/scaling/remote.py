@@ -101,10 +101,12 @@ class RemoteEventStream:
             self._spec.on_usage(report)
 
     def cancel(self) -> None:
-        """Stop the remote generation (idempotent). A stream cut short is charged its prompt and one
-        token per text delta received (the replica's exact count stays there)."""
+        """Stop the remote generation (idempotent). A stream cut short after it started is charged its
+        prompt and one token per text delta received (the replica's exact count stays there); one refused
+        before its first event, nothing."""
         self._response.cancel()  # type: ignore[no-untyped-call]
-        self._charge(UsageReport(self._prompt_tokens, self._deltas, 0))
+        if self._first is not None:
+            self._charge(UsageReport(self._prompt_tokens, self._deltas, 0))
         if self._ticket is not None:
             self._ticket.release()
 

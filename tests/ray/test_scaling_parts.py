@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from omnivox import cli
-from omnivox.config import StageSettings
+from omnivox.config import Settings, StageSettings
 from omnivox.errors import InvalidRequest, ModelFailure, ServerOverloaded
 
 pytestmark = pytest.mark.ray
@@ -44,6 +44,15 @@ def test_stage_settings_become_serve_options() -> None:
     assert "num_replicas" not in scaled
     assert (autoscaling.min_replicas, autoscaling.max_replicas) == (1, 4)
     assert autoscaling.target_ongoing_requests == 3
+
+
+def test_the_ingress_admits_what_the_model_deployment_can_hold() -> None:
+    from omnivox.scaling.app import admission
+
+    assert admission(Settings(max_queued_requests=8)) == 8 + 4  # 1 replica x 4 ongoing + 8 queued
+    scaled = Settings(max_queued_requests=8, ray={"chat": {"replicas": 2, "max_replicas": 10}})
+    assert admission(scaled) == 10 * 4 + 8
+    assert admission(Settings(max_queued_requests=100)) == 100
 
 
 def test_ray_config_prints_a_serve_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
