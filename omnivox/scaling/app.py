@@ -58,6 +58,7 @@ class Ingress:
         admitted = admission(settings)
 
         def chat_model(entry: ModelSettings, _worker: ModelWorker) -> RemoteChatModel:
+            # its own admission, sized to the deployment (the catalog's, sized for one process, unused)
             return RemoteChatModel(chat[entry.id], chat_info[entry.id], ModelWorker(entry.id, admitted))
 
         def recognizer(entry: SpeechModelSettings, _cache: Path) -> RemoteRecognizer:
