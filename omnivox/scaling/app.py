@@ -161,17 +161,27 @@ def serve_config(settings: Settings, config: Path | None) -> dict[str, Any]:
     }
 
 
-def deploy(settings: Settings, address: str, loaders: Loaders | None = None) -> None:
-    """Connect to the cluster at `address`, start Serve's proxy on `host`:`port`, deploy and wait until
-    the application runs (`loaders`: as in build_app)."""
+def connect(address: str) -> None:
+    """Join the cluster at `address` as a driver."""
     import ray
 
     ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+
+
+def start(settings: Settings, loaders: Loaders | None = None) -> None:
+    """Start Serve's proxy on `host`:`port` (if Serve is not running yet), deploy, and wait until the
+    application runs (`loaders`: as in build_app)."""
     serve.start(
         proxy_location=settings.ray.proxy_location,
         http_options={"host": settings.host, "port": settings.port},
     )
     serve.run(build_app(settings, loaders), name=settings.ray.app_name, route_prefix="/", blocking=False)
+
+
+def deploy(settings: Settings, address: str, loaders: Loaders | None = None) -> None:
+    """Connect to the cluster at `address` and start the application on it."""
+    connect(address)
+    start(settings, loaders)
 
 
 def run(settings: Settings, address: str) -> int:
@@ -180,10 +190,11 @@ def run(settings: Settings, address: str) -> int:
     import ray
 
     stop = threading.Event()
-    deploy(settings, address)
+    connect(address)
     for signum in (signal.SIGTERM, signal.SIGINT):  # after ray.init, which installs its own
         signal.signal(signum, lambda _signum, _frame: stop.set())
     try:
+        start(settings)
         stop.wait()
     finally:
         serve.delete(settings.ray.app_name)

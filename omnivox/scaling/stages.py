@@ -62,8 +62,9 @@ class ChatStage:
 
     def __init__(self, settings: Settings, model_id: str, loaders: Loaders | None = None) -> None:
         entry = next(m for m in settings.models if m.id == model_id)
-        # the replica's own queue: Serve sends it at most max_ongoing_requests at once
-        worker = ModelWorker(model_id, settings.ray.chat.max_ongoing_requests)
+        # the replica's own queue: Serve sends it at most max_ongoing_requests at once; twice that leaves
+        # room for generations that were cancelled and are still reaching their next token
+        worker = ModelWorker(model_id, 2 * settings.ray.chat.max_ongoing_requests)
         self._model = (loaders or Loaders()).chat(entry, worker)
         self._window = settings.ray.batch_ms / 1000
         self._meter = _Meter("chat", model_id)
