@@ -1,4 +1,6 @@
 """`omnivox serve`: run the server. Flags override the config file and the environment.
+`omnivox serve --ray ADDRESS`: the same server as a Ray Serve application on a cluster (docs/scaling.md).
+`omnivox ray-config`: the Serve config for `serve deploy` (YAML on stdout).
 `omnivox usage`: what each API key used, per day and model, and what it costs (docs/usage.md).
 
 SIGTERM (or Ctrl-C) shuts down gracefully: no new connections, running requests get
@@ -21,7 +23,7 @@ from pydantic import ValidationError
 from omnivox.api.app import create_app
 from omnivox.api.keys import AdminKeys, ApiKeys
 from omnivox.client import chat as chat_client
-from omnivox.config import load_settings
+from omnivox.config import Settings, load_settings
 from omnivox.errors import ModelLoadError
 from omnivox.logs import configure_logging
 from omnivox.serving.catalog import ModelCatalog
@@ -44,6 +46,14 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="serve this GGUF file as the default chat model instead of the embedded one",
     )
+    serve.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="deploy on the Ray cluster at ADDRESS (e.g. 10.0.0.1:6379, or auto) as Ray Serve deployments "
+        "(needs the `ray` extra; docs/scaling.md)",
+    )
+    ray_config = commands.add_parser("ray-config", help="print the Ray Serve config for `serve deploy`")
+    ray_config.add_argument("--config", type=Path, help="TOML settings file, read on every node")
     usage = commands.add_parser("usage", help="print what each API key used, per period and model")
     usage.add_argument("--config", type=Path, help="TOML settings file (where the usage store is, prices)")
     usage.add_argument("--days", type=int, default=7, help="UTC days to show, today included (default 7)")
@@ -68,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         return show_usage(args.config, days=args.days, period=args.by)
     if args.command == "chat":
         return chat_client.run(args)
+    if args.command == "ray-config":
+        return _ray_config(args.config)
     overrides: dict[str, object] = {
         k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None
     }
@@ -89,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not (settings.api_keys or settings.api_keys_file) and settings.host not in _LOOPBACK:
         log.warning("listening on %s with no API keys: anyone who can reach it may use it", settings.host)
+    if args.ray is not None:
+        return _serve_on_ray(settings, args.ray)
     try:  # load and run each model before listening: one that cannot stops the server with its reason
         if settings.self_check:
             probe_all(settings.models)
@@ -118,6 +132,33 @@ def main(argv: list[str] | None = None) -> int:
         )
     finally:
         catalog.close()
+    return 0
+
+
+def _serve_on_ray(settings: Settings, address: str) -> int:
+    try:
+        from omnivox.scaling import app as ray_app
+    except ImportError as exc:
+        print(f"omnivox: --ray needs the `ray` extra (pip install 'omnivox[ray]'): {exc}", file=sys.stderr)
+        return 2
+    return ray_app.run(settings, address)
+
+
+def _ray_config(config: Path | None) -> int:
+    try:
+        settings = load_settings(config)
+        import yaml  # type: ignore[import-untyped]  # Ray's dependency, no stubs
+
+        from omnivox.scaling import app as ray_app
+    except (ValidationError, OSError, ValueError) as exc:
+        print(f"omnivox: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:
+        print(
+            f"omnivox: ray-config needs the `ray` extra (pip install 'omnivox[ray]'): {exc}", file=sys.stderr
+        )
+        return 2
+    print(yaml.safe_dump(ray_app.serve_config(settings, config), sort_keys=False), end="")
     return 0
 
 

@@ -414,6 +414,67 @@ class RealtimeSettings(BaseModel):
     )
 
 
+class StageSettings(BaseModel):
+    """How one kind of stage runs as a Ray Serve deployment (`omnivox serve --ray`, docs/scaling.md): its
+    replicas, where they may run, and how many requests each takes."""
+
+    replicas: int = Field(1, ge=1, description="Replicas (the lower bound when autoscaling).")
+    max_replicas: int | None = Field(
+        None, ge=1, description="Above `replicas`: autoscale up to this many on the requests under way."
+    )
+    target_ongoing_requests: float = Field(
+        2.0, gt=0, description="Autoscaling: requests under way per replica that it aims at."
+    )
+    num_cpus: float = Field(
+        1.0, ge=0, description="CPUs Ray reserves per replica (set it to the engine's threads)."
+    )
+    num_gpus: float = Field(0.0, ge=0, description="GPUs Ray reserves per replica.")
+    resources: dict[str, float] = Field(
+        default_factory=dict,
+        description="Custom Ray resources per replica, e.g. {cpu_worker = 0.01}: the replica runs only on "
+        "nodes started with that resource.",
+    )
+    max_ongoing_requests: int = Field(
+        4, ge=1, description="Requests one replica serves at once; the others wait in the caller's queue."
+    )
+    max_queued_requests: int = Field(
+        8,
+        ge=1,
+        description="Requests each caller queues for this deployment beyond those; further ones: 503 at "
+        "once.",
+    )
+
+
+class RaySettings(BaseModel):
+    """The deployments of `omnivox serve --ray` (docs/scaling.md). The single process ignores them."""
+
+    app_name: str = Field("omnivox", description="The Serve application's name.")
+    ingress: StageSettings = Field(
+        default_factory=lambda: StageSettings(max_ongoing_requests=64, max_queued_requests=64),
+        description="The HTTP ingress: the same FastAPI app as the single process.",
+    )
+    chat: StageSettings = Field(
+        default_factory=StageSettings, description="Each language model of `models` (one deployment each)."
+    )
+    speech: StageSettings = Field(
+        default_factory=lambda: StageSettings(max_ongoing_requests=1),
+        description="Each recogniser of `speech_models` (one deployment each).",
+    )
+    voices: StageSettings = Field(
+        default_factory=lambda: StageSettings(max_ongoing_requests=1),
+        description="Each voice family (`synthesis.voices` of one backend: one deployment per backend).",
+    )
+    batch_ms: float = Field(
+        20.0,
+        ge=0,
+        description="Generated events are sent from a language-model replica in batches of this many ms "
+        "(the first at once; 0: no waiting, what is already there still goes together).",
+    )
+    proxy_location: Literal["HeadOnly", "EveryNode"] = Field(
+        "HeadOnly", description="Where Serve runs its HTTP proxy (on `host`:`port`)."
+    )
+
+
 class Settings(BaseSettings):
     """Server settings. Every field can be set in the TOML file, as `OMNIVOX_<FIELD>` or as a flag."""
 
@@ -490,6 +551,9 @@ class Settings(BaseSettings):
         30,
         ge=0,
         description="On SIGTERM: how long running requests may take to finish before they are cancelled.",
+    )
+    ray: RaySettings = Field(
+        default_factory=RaySettings, description="Deployments under `omnivox serve --ray` (docs/scaling.md)."
     )
 
     @model_validator(mode="after")

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 venv="${OMNIVOX_VENV:-.venv}"
 extras="${1:-test}"          # pip extras to install with the package
 # OMNIVOX_EXTRAS (a comma list, e.g. `omni,ray`) adds optional extras: `omni` = torch + transformers for
-# the transformers-omni backend (docs/native-audio.md).
+# the transformers-omni backend (docs/native-audio.md); `ray` = Ray Serve (docs/scaling.md).
 if [[ -n "${OMNIVOX_EXTRAS:-}" ]]; then
     extras="$extras,$OMNIVOX_EXTRAS"
 fi

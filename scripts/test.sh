@@ -3,9 +3,10 @@
 # SDK contract tests again under the openai 1.x line. Arguments go to the main pytest run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The test command always installs the `omni` extra: the transformers-omni tests build a tiny model with it,
-# and `agents` (openai-agents, openai 3.x only): the Realtime tests drive omnivox with its RealtimeAgent too.
-scripts/bootstrap.sh test,omni,agents
+# The test command always installs the `omni` extra (the transformers-omni tests build a tiny model with it),
+# the `ray` extra (tests/ray serves through a two-node Ray cluster started on loopback) and `agents`
+# (openai-agents, openai 3.x only: the Realtime tests drive omnivox with its RealtimeAgent too).
+scripts/bootstrap.sh test,omni,ray,agents
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

@@ -8,9 +8,18 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
-from omnivox.config import OPENAI_CHAT_ALIASES, OPENAI_SPEECH_ALIASES, OPENAI_VOICES, Settings
+from omnivox.config import (
+    OPENAI_CHAT_ALIASES,
+    OPENAI_SPEECH_ALIASES,
+    OPENAI_VOICES,
+    ModelSettings,
+    Settings,
+    SpeechModelSettings,
+    VoiceSettings,
+)
 from omnivox.errors import InvalidRequest, ModelLoadError, ModelNotFound
 from omnivox.runtimes.chat_model import ChatModel
 from omnivox.runtimes.speech import SpeechRecognizer
@@ -39,6 +48,17 @@ class _Loading:
         self._done += 1
         log.info("loaded %s %r in %.2f s (%s)", kind, model_id, time.monotonic() - started, step)
         return loaded
+
+
+@dataclass(frozen=True)
+class Loaders:
+    """How each configured model becomes a runtime: in this process by default (the registry); Ray
+    Serve's ingress passes loaders whose runtimes are deployments elsewhere (omnivox.scaling)."""
+
+    chat: Callable[[ModelSettings, ModelWorker], ChatModel] = load_chat_model
+    speech: Callable[[SpeechModelSettings, Path], SpeechRecognizer] = load_speech_model
+    voice: Callable[[VoiceSettings], SpeechSynthesizer] = load_voice
+    worker: Callable[[str, int], ModelWorker] = ModelWorker  # admission (+ the thread) of a recogniser, voice
 
 
 @dataclass(frozen=True)
@@ -99,8 +119,9 @@ class ModelCatalog:
             raise ModelLoadError(f"model name {name!r} is configured twice")
 
     @classmethod
-    def load(cls, settings: Settings) -> ModelCatalog:
+    def load(cls, settings: Settings, loaders: Loaders | None = None) -> ModelCatalog:
         """Load every configured model (blocking: call from a thread at start-up)."""
+        loaders = loaders or Loaders()
         total = len(settings.models) + len(settings.speech_models) + len(settings.synthesis.voices)
         _timed_load = _Loading(total)
         served = []
@@ -115,7 +136,7 @@ class ModelCatalog:
                         "chat model",
                         entry.id,
                         functools.partial(
-                            load_chat_model, entry, ModelWorker(entry.id, settings.max_queued_requests)
+                            loaders.chat, entry, ModelWorker(entry.id, settings.max_queued_requests)
                         ),
                     ),
                     aliases=aliases,
@@ -134,17 +155,17 @@ class ModelCatalog:
                     runtime=_timed_load(
                         "speech model",
                         speech_entry.id,
-                        functools.partial(load_speech_model, speech_entry, settings.cache_dir),
+                        functools.partial(loaders.speech, speech_entry, settings.cache_dir),
                     ),
-                    worker=ModelWorker(speech_entry.id, settings.max_queued_requests),
+                    worker=loaders.worker(speech_entry.id, settings.max_queued_requests),
                     aliases=aliases,
                 )
             )
         voices = [
             ServedVoice(
                 v.id,
-                _timed_load("voice", v.id, functools.partial(load_voice, v)),
-                ModelWorker(f"voice-{v.id}", settings.max_queued_requests),
+                _timed_load("voice", v.id, functools.partial(loaders.voice, v)),
+                loaders.worker(f"voice-{v.id}", settings.max_queued_requests),
             )
             for v in settings.synthesis.voices
         ]
