@@ -4,6 +4,9 @@ truncation of a spoken answer, and the turn detector on real speech."""
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Iterator
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -13,9 +16,11 @@ from omnivox.audio.pcm import Audio
 from omnivox.errors import InvalidRequest
 from omnivox.realtime.conversation import Conversation, Entry, messages
 from omnivox.realtime.inputs import InputBuffer
+from omnivox.realtime.responder import _speak_piece
 from omnivox.realtime.session import Session
 from omnivox.realtime.vad import SileroModel, SpeechStarted, SpeechStopped, TurnDetector, VadParams
 from omnivox.runtimes.synthesis import SpeechSynthesizer
+from omnivox.serving.catalog import ServedVoice
 
 
 def test_g711_code_points_and_round_trip() -> None:
@@ -85,3 +90,18 @@ def test_the_detector_finds_real_speech(voices: dict[str, SpeechSynthesizer]) ->
     end = 500 + speech.size * 1000 // 24_000
     assert 0 <= events[0].audio_start_ms <= 600  # type: ignore[union-attr]
     assert end - 300 <= events[1].audio_end_ms <= end + 500  # type: ignore[union-attr]
+
+
+def test_a_realtime_answer_is_spelled_for_the_voice() -> None:
+    """The Realtime responder speaks what chat and /v1/audio/speech speak: "$12.50" as "12 dollars 50
+    cents", "&" as "and" (omnivox/synthesis/normalize.py)."""
+    said: list[str] = []
+
+    class _Recording:
+        def synthesize(self, text: str, *, speed: float = 1.0) -> Iterator[Audio]:
+            said.append(text)
+            yield Audio(np.zeros(160, dtype=np.float32), 16_000)
+
+    voice = ServedVoice("rec", cast(Any, _Recording()), cast(Any, None))
+    list(_speak_piece(voice, "Salt & pepper cost $12.50.", 1.0, threading.Event()))
+    assert said == ["Salt and pepper cost 12 dollars 50 cents."]
