@@ -18,10 +18,11 @@ Prints, for the chosen split:
 - agreement: the spoken answer is the typed answer word for word, or both are correct;
 - transcription WER of the questions through `/v1/audio/transcriptions` (both sides in spoken form:
   numbers and symbols written out, `spoken_words`), and its median latency per clip;
-- per OpenAI voice name, the WER of `/v1/audio/speech` round trips of twelve sentences with numbers and
-  symbols (spoken form too), heard by an independent recogniser: faster-whisper run in this process on Whisper base
-  (`--judge base`, a different and larger model than the server's tiny.en) or tiny.en (`--judge tiny.en`,
-  the same weights run directly with faster-whisper's defaults, no voice-activity detection).
+- per OpenAI voice name, the WER of `/v1/audio/speech` round trips of twelve sentences with numbers
+  and symbols (spoken form too), heard by an independent recogniser: faster-whisper run in this
+  process on Whisper base (`--judge base`, a different and larger model than the server's tiny.en) or
+  tiny.en (`--judge tiny.en`, the same weights run directly with faster-whisper's defaults, no
+  voice-activity detection).
 """
 
 from __future__ import annotations
