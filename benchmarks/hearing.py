@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.hearing [--split held|tune|all] [--speech tiny.en|base]
                                            [--cues auto|always|never] [--judge base|tiny.en] [--no-speech]
+                                           [--voices alloy,ash,...] [--threads N] [--verbose]
 
 The questions are tests/data/spoken_questions.tsv (54 short factual questions with accepted answers, in
 a tuning half and a held-out half), spoken at run time by flite slt/rms/awb/kal, Piper joe and espeak-ng,
@@ -15,12 +16,13 @@ Prints, for the chosen split:
   short sentence.", temperature 0, at most 32 tokens);
 - spoken accuracy: the same for the question sent as an `input_audio` WAV part (alone in its message);
 - agreement: the spoken answer is the typed answer word for word, or both are correct;
-- transcription WER of the questions through `/v1/audio/transcriptions` (numbers written out on both
-  sides), and its median latency per clip;
-- per OpenAI voice name, the WER of `/v1/audio/speech` round trips of eight sentences with numbers and
-  symbols, heard by an independent recogniser: faster-whisper run in this process on Whisper base
-  (`--judge base`, a different and larger model than the server's tiny.en) or tiny.en (`--judge tiny.en`,
-  the same weights run directly with faster-whisper's defaults, no voice-activity detection).
+- transcription WER of the questions through `/v1/audio/transcriptions` (both sides in spoken form:
+  numbers and symbols written out, `spoken_words`), and its median latency per clip;
+- per OpenAI voice name, the WER of `/v1/audio/speech` round trips of twelve sentences with numbers
+  and symbols (spoken form too), heard by an independent recogniser: faster-whisper run in this
+  process on Whisper base (`--judge base`, a different and larger model than the server's tiny.en) or
+  tiny.en (`--judge tiny.en`, the same weights run directly with faster-whisper's defaults, no
+  voice-activity detection).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from omnivox.backends.cpu import default_threads
 from omnivox.backends.whisper import FALLBACK_TEMPERATURES
 from omnivox.config import EMBEDDED_SPEECH_MODEL, OPENAI_VOICES
 from omnivox.serving.registry import resolve_speech_source
-from tests.support.questions import Question, is_correct, load_questions, speak, words
+from tests.support.questions import Question, is_correct, load_questions, speak, spoken_words, words
 from tests.support.wer import word_errors
 
 CACHE = Path("~/.cache/omnivox").expanduser()  # omnivox's default cache_dir (Whisper base is joined there)
@@ -56,22 +58,28 @@ SPEECH = {
     "tiny.en": [{"id": EMBEDDED_SPEECH_MODEL, "source": f"embedded:{EMBEDDED_SPEECH_MODEL}"}],
     "base": [{"id": "whisper-base", "source": "embedded:whisper-base"}],
 }
-#: What `/v1/audio/speech` is asked to say: numbers, times, money, percentages, abbreviations.
+#: What `/v1/audio/speech` is asked to say: numbers, times, money, percentages, temperatures, fractions,
+#: units, symbols and abbreviations (scored in their spoken form, `spoken_words`).
 SENTENCES = (
     "Paris is the capital of France.",
     "The train leaves at 7:45 from platform 9.",
     "It costs $12.50, which is 20% less than last year.",
-    "Dr. Smith lives at 221 Baker Street.",
-    "Water boils at 100 degrees Celsius.",
+    "Dr. Smith lives at 221 Baker St.",
+    "Water boils at 100°C, or 212°F.",
     "Please call me back before Friday afternoon.",
     "There are 365 days in a year and 24 hours in a day.",
     "The meeting moved from March 3rd to the 15th.",
+    "Mix 2 cups of flour & 1/2 cup of sugar.",
+    "Room #4 is 5 km away, e.g. a short drive.",
+    "We know that 2 + 2 = 4.",
+    "The file is 10 GB, i.e. about 3 films.",
 )
 
 
 def corpus_wer(pairs: list[tuple[str, str]]) -> float:
-    errors = sum(word_errors(words(ref), words(hyp)) for ref, hyp in pairs)
-    return errors / max(1, sum(len(words(ref)) for ref, _ in pairs))
+    """All word errors over all reference words, both sides in their spoken form (`spoken_words`)."""
+    errors = sum(word_errors(spoken_words(ref), spoken_words(hyp)) for ref, hyp in pairs)
+    return errors / max(1, sum(len(spoken_words(ref)) for ref, _ in pairs))
 
 
 def chat(client: httpx.Client, content: Any) -> str:
@@ -158,7 +166,7 @@ def speech_part(
             segments, _ = judge.transcribe(audio.samples.astype(np.float32), language="en", beam_size=5)
             text = "".join(s.text for s in segments).strip()
             pairs.append((sentence, text))
-            if verbose and words(sentence) != words(text):
+            if verbose and spoken_words(sentence) != spoken_words(text):
                 print(f"    {voice}: {text!r}")
         print(f"  {voice:8s} WER {corpus_wer(pairs):.1%}")
 
@@ -216,6 +224,9 @@ def main() -> None:
     parser.add_argument("--voices", help="comma-separated OpenAI voice names (default: all 13)")
     parser.add_argument("--no-questions", action="store_true", help="only the /v1/audio/speech round trips")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument(
+        "--threads", type=int, help="CPU threads of the server's chat model and recogniser (default: all)"
+    )
     parser.add_argument("--url", help="use this running server (its own settings) instead of starting one")
     parser.add_argument(
         "--decoding", action="store_true", help="only compare decoding options of tiny.en and base"
@@ -229,13 +240,15 @@ def main() -> None:
         decoding_part(questions, ["tiny.en", "base"])
         print(f"load: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
         return
-    where = args.url or f"started here, recogniser {args.speech}, cues {args.cues}"
+    where = args.url or f"started here, recogniser {args.speech}, cues {args.cues}, threads {args.threads}"
     print(f"split {args.split}; server {where}")
     server = (
         contextlib.nullcontext(args.url)
         if args.url
         else server_process(
-            models=[{"context_window": 2048}], speech_models=SPEECH[args.speech], audio={"cues": args.cues}
+            models=[{"context_window": 2048, "threads": args.threads}],
+            speech_models=[{**m, "threads": args.threads} for m in SPEECH[args.speech]],
+            audio={"cues": args.cues},
         )
     )
     with server as url, httpx.Client(base_url=url, timeout=600) as client:

@@ -19,6 +19,7 @@ import numpy as np
 from omnivox.audio.decode import AudioLimits, FormatMismatch, InvalidAudio, decode
 from omnivox.audio.pcm import Audio, dbfs
 from omnivox.chat.messages import AudioPart
+from omnivox.chat.typed import as_typed
 from omnivox.config import AudioSettings
 from omnivox.errors import InvalidRequest, UnsupportedParameter
 from omnivox.runtimes.speech import Transcript
@@ -116,7 +117,9 @@ def render_heard(number: int, audio: Audio, transcript: Transcript, *, cues: Cue
 
 
 def _spoken_text(transcript: Transcript) -> str:
-    return "".join(transcript.speech()).strip()
+    """The words heard; in English written as their typed twin would be (`as_typed`)."""
+    text = "".join(transcript.speech()).strip()
+    return as_typed(text) if transcript.language == "en" else text
 
 
 def _clipped(audio: Audio) -> bool:

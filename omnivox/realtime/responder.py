@@ -31,6 +31,7 @@ from omnivox.runtimes.chat_model import ChatModel, EventStream, GenerationSpec
 from omnivox.runtimes.events import TextDelta, ToolCallArguments, ToolCallStart, UsageReport
 from omnivox.runtimes.worker import Ticket
 from omnivox.serving.catalog import ServedVoice
+from omnivox.synthesis.normalize import for_speech
 from omnivox.synthesis.segmenter import Segmenter, spoken
 from omnivox.synthesis.service import audio_tokens
 
@@ -69,7 +70,9 @@ def bytes_per_ms(fmt: AudioFormat) -> int:
 
 
 def _speak_piece(voice: ServedVoice, text: str, speed: float, cancelled: threading.Event) -> Iterator[Audio]:
-    for audio in voice.runtime.synthesize(text, speed=speed):
+    """The piece spoken, rewritten first where a voice would misread it (`for_speech`, as chat and
+    /v1/audio/speech do); the transcript keeps the text as written."""
+    for audio in voice.runtime.synthesize(for_speech(text), speed=speed):
         if cancelled.is_set():
             return
         yield audio

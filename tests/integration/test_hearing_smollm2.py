@@ -107,8 +107,13 @@ def test_a_lone_spoken_question_is_the_typed_prompt_token_for_token(runtime: Lan
 
     with serve_chat(chat, speech=[hears]) as url:
         model = models[0]
-        for question in [q.text for q in load_questions()][:6]:
-            hears.text = question
+        # Whisper's way of writing some of them: digits, a flat question's period, lower case
+        heard_as = {
+            "What is two plus two?": "what is 2 plus 2.",
+            "Which season comes after winter?": "which season comes after winter",
+        }
+        for question in [q.text for q in load_questions()][:6] + list(heard_as):
+            hears.text = heard_as.get(question, question)
             typed = _ask(url, question, max_tokens=1)
             typed_ids = model.prompts[-1]
             spoken = _ask(url, _part(_speech_like()), max_tokens=1)

@@ -76,6 +76,54 @@ def words(text: str) -> list[str]:
     return re.sub(r"[^a-z' ]+", " ", text).split()
 
 
+#: Written forms -> the words said, applied (lower case) before `words` when scoring a recogniser: a
+#: transcript may write "$12.50" or "12 dollars 50 cents", "7:45" or "7 45", "&" or "and" for the same
+#: speech. Kept apart from omnivox's own rewriting before synthesis (omnivox/synthesis/normalize.py), so
+#: that a mistake there cannot hide itself in the score.
+_WRITTEN = (
+    (r"[$](\d+)\.(\d\d)\b", r" \1 dollars \2 cents"),
+    (r"[$](\d+)", r" \1 dollars"),
+    (r"%", " percent"),
+    (r"\s?°\s?c\b", " degrees celsius"),
+    (r"\s?°\s?f\b", " degrees fahrenheit"),
+    (r"\s?°", " degrees"),
+    (r"&", " and "),
+    (r"#\s?(?=\d)", " number "),
+    (r"\+", " plus "),
+    (r"=", " equals "),
+    (r"\u00d7", " times "),  # the multiplication sign
+    (r"\b1/2\b|½", " one half "),
+    (r"\b(\d{1,2}):(\d\d)\b", r"\1 \2"),
+    (r"(\d)\s?km\b", r"\1 kilometers"),
+    (r"(\d)\s?gb\b", r"\1 gigabytes"),
+    (r"\be\.\s?g\.", " for example "),
+    (r"\bi\.\s?e\.", " that is "),
+    (r"\bdr\b\.?", "doctor"),
+    (r"\bst\b\.?", "street"),
+)
+
+
+def spoken_words(text: str) -> list[str]:
+    """`words` of `text` with written forms of numbers and symbols as said: "$12.50" and "12 dollars 50
+    cents" both give "twelve dollars fifty cents", "3rd" gives "third", "7:45" "seven forty five"."""
+    text = text.lower()
+    for pattern, said in _WRITTEN:
+        text = re.sub(pattern, said, text)
+    text = re.sub(r"(\d+)(?:st|nd|rd|th)\b", lambda m: ordinal(int(m.group(1))), text)
+    return words(text)
+
+
+_ORDINAL = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth"}
+_ORDINAL |= {"nine": "ninth", "twelve": "twelfth"}
+
+
+def ordinal(n: int) -> str:
+    """21 -> "twenty first"."""
+    *rest, last = spell_number(n).split()
+    said = _ORDINAL.get(last) or (last[:-1] + "ieth" if last.endswith("y") else last + "th")
+    return " ".join([*rest, said])
+
+
 _ONES = [
     "zero",
     "one",

@@ -130,3 +130,29 @@ def test_a_lone_part_renders_as_the_typed_message() -> None:
     typed = PlannedMessage({"role": "user"}, (QUESTION,))
     heard = [_render(_speech(), _transcript())]
     assert render([spoken], heard, {}) == render([typed], [], {})
+
+
+@pytest.mark.parametrize(
+    ("heard", "typed"),
+    [
+        ("What is 2 plus 2?", "What is two plus two?"),  # Whisper's digits, the typed twin's words
+        ("What is half of 10?", "What is half of ten?"),
+        ("which season comes after summer", "Which season comes after summer?"),
+        (
+            "at what temperature in Celsius does water boil.",
+            "At what temperature in Celsius does water boil?",
+        ),
+        ("What is the capital of England?.", "What is the capital of England?"),
+        ("It costs $5, 5%, 2.5 at 7:45 on the 3rd, 1,000, 10-4 and 12.", None),  # not small numbers alone
+        ("Tell me 3 facts.", "Tell me three facts."),  # not a question: its period stays
+        ("What is it? The capital is 2 km away.", "What is it? The capital is two km away."),
+    ],
+)
+def test_a_transcript_is_written_as_its_typed_twin(heard: str, typed: str | None) -> None:
+    assert _render(_speech(), _transcript(heard)) == (typed or heard)
+
+
+def test_another_language_keeps_its_digits() -> None:
+    assert _render(_speech(), _transcript("Combien font 2 et 2", language="fr")).startswith(
+        "Combien font 2 et 2\n"
+    )

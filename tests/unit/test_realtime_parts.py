@@ -5,7 +5,10 @@ and semantic_vad), recognition at pauses, and the end-of-turn test of semantic_v
 from __future__ import annotations
 
 import asyncio
+import threading
 import types
+from collections.abc import Iterator
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -17,6 +20,7 @@ from omnivox.protocol.realtime import RetentionRatio
 from omnivox.realtime.conversation import Conversation, Entry, messages
 from omnivox.realtime.hearing import EarlyHearing, finished
 from omnivox.realtime.inputs import InputBuffer
+from omnivox.realtime.responder import _speak_piece
 from omnivox.realtime.session import Session
 from omnivox.realtime.vad import Pause, SileroModel, SpeechStarted, SpeechStopped, TurnDetector, VadParams
 from omnivox.realtime.window import fit
@@ -24,6 +28,7 @@ from omnivox.runtimes.chat_model import ChatModel, GenerationSpec, Prompt
 from omnivox.runtimes.chat_model import Conversation as ChatConversation
 from omnivox.runtimes.synthesis import SpeechSynthesizer
 from omnivox.sampling.sampler import SamplingParams
+from omnivox.serving.catalog import ServedVoice
 
 
 def test_g711_code_points_and_round_trip() -> None:
@@ -229,3 +234,18 @@ def test_a_long_conversation_is_cut_to_fit_the_window() -> None:
     tool_turn = [Entry(calls[0]), Entry(outputs[0]), *_texts(9)]
     fitted = asyncio.run(fit(model, "", tool_turn, spec, "auto"))
     assert fitted.dropped[:2] == ("item_c", "item_o")  # a result never stays without its call
+
+
+def test_a_realtime_answer_is_spelled_for_the_voice() -> None:
+    """The Realtime responder speaks what chat and /v1/audio/speech speak: "$12.50" as "12 dollars 50
+    cents", "&" as "and" (omnivox/synthesis/normalize.py)."""
+    said: list[str] = []
+
+    class _Recording:
+        def synthesize(self, text: str, *, speed: float = 1.0) -> Iterator[Audio]:
+            said.append(text)
+            yield Audio(np.zeros(160, dtype=np.float32), 16_000)
+
+    voice = ServedVoice("rec", cast(Any, _Recording()), cast(Any, None))
+    list(_speak_piece(voice, "Salt & pepper cost $12.50.", 1.0, threading.Event()))
+    assert said == ["Salt and pepper cost 12 dollars 50 cents."]
