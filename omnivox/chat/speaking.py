@@ -23,6 +23,7 @@ from omnivox.audio.encode import encode, pcm16
 from omnivox.audio.pcm import Audio
 from omnivox.chat.messages import AudioRef
 from omnivox.chat.plan import SpeechPlan
+from omnivox.context import mark
 from omnivox.errors import InvalidRequest
 from omnivox.runtimes.events import AudioDelta
 from omnivox.runtimes.synthesis import SpeechSynthesizer
@@ -123,10 +124,17 @@ class Speaker:
         pieces = pieces_of(text)
 
         def synthesize() -> tuple[bytes, float]:
-            audio = _joined(list(speak(voice.runtime, pieces, 1.0)))
+            chunks = []
+            for chunk in speak(voice.runtime, pieces, 1.0):
+                mark("first_synthesis")
+                chunks.append(chunk)
+            audio = _joined(chunks)
+            mark("synthesis")
             if charge is not None:
                 charge(audio.duration)
-            return encode(audio, speech.format), audio.duration
+            data = encode(audio, speech.format)
+            mark("encoding")
+            return data, audio.duration
 
         data, seconds = await voice.worker.run(synthesize, reserved)
         self._telemetry.first_audio("chat")
@@ -193,9 +201,11 @@ class Speaker:
                 yield SpokenText(text)
                 job = functools.partial(_speak_piece, voice.runtime, piece)
                 async for audio in voice.worker.submit(job, Ticket.covered()):
+                    mark("first_synthesis")
+                    pcm.append(pcm16(audio))
+                    mark("encoding")
                     self._telemetry.first_audio("chat")
                     self._telemetry.spoke(audio.duration)
-                    pcm.append(pcm16(audio))
                     seconds += audio.duration
                     yield SpokenAudio(pcm[-1], audio.duration)
             await cutting  # raises what the text side raised
@@ -212,8 +222,10 @@ class Speaker:
         try:
             async for text in texts:
                 for piece in spoken(segmenter.feed(text)):
+                    mark("first_piece")
                     await pieces.put(piece)
             for piece in spoken(segmenter.flush()):
+                mark("first_piece")
                 await pieces.put(piece)
         finally:
             await pieces.put(None)

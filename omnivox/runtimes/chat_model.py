@@ -114,6 +114,9 @@ class GenerationSpec:
     #: Called once when the generation ends, however it ends (finished, cancelled, failed), with what it
     #: used so far: a stream cut short is charged what was generated (on the model's worker, or the loop).
     on_usage: Callable[[UsageReport], None] | None = field(default=None, compare=False)
+    #: Called with the name of a stage of the generation when it ends, for the request's timing (from the
+    #: model's worker): `prompt_evaluation` once the prompt is evaluated, when the backend evaluates one.
+    on_stage: Callable[[str], None] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
