@@ -30,7 +30,7 @@ from omnivox.runtimes.synthesis import SpeechSynthesizer
 from omnivox.runtimes.worker import Ticket
 from omnivox.serving.catalog import ServedVoice
 from omnivox.storage.audio_store import AudioStore, StoredAudio
-from omnivox.synthesis.segmenter import Segmenter, spoken
+from omnivox.synthesis.segmenter import FIRST_WORDS, Segmenter, spoken
 from omnivox.synthesis.service import pieces_of, speak
 from omnivox.telemetry import Telemetry
 
@@ -82,10 +82,19 @@ def _speak_piece(voice: SpeechSynthesizer, piece: str, cancelled: threading.Even
 
 
 class Speaker:
-    def __init__(self, store: AudioStore, expiry_seconds: int, telemetry: Telemetry | None = None) -> None:
+    def __init__(
+        self,
+        store: AudioStore,
+        expiry_seconds: int,
+        telemetry: Telemetry | None = None,
+        *,
+        first_piece_words: int = FIRST_WORDS,
+    ) -> None:
+        """`first_piece_words`: a streamed answer's first piece is short (synthesis.segmenter); 0: not."""
         self._store = store
         self._expiry = expiry_seconds
         self._telemetry = telemetry or Telemetry()
+        self._first_words = first_piece_words or None
 
     @staticmethod
     def new_id() -> str:
@@ -188,7 +197,7 @@ class Speaker:
         first, then each piece's transcript and pcm16 audio, and last the whole answer, stored. The
         Speaker owns the answer; `reserved` (its place in the voice's queue) is released at the end."""
         pieces: asyncio.Queue[str | None] = asyncio.Queue()
-        cutting = asyncio.create_task(self._cut(texts, pieces))
+        cutting = asyncio.create_task(self._cut(texts, pieces, Segmenter(first_words=self._first_words)))
         answer_id, expires_at = self.new_id(), self.expires_at()
         transcript: list[str] = []
         pcm: list[bytes] = []
@@ -217,8 +226,9 @@ class Speaker:
             reserved.release()
 
     @staticmethod
-    async def _cut(texts: AsyncIterator[str], pieces: asyncio.Queue[str | None]) -> None:
-        segmenter = Segmenter()
+    async def _cut(
+        texts: AsyncIterator[str], pieces: asyncio.Queue[str | None], segmenter: Segmenter
+    ) -> None:
         try:
             async for text in texts:
                 for piece in spoken(segmenter.feed(text)):
