@@ -23,7 +23,7 @@ from omnivox.config import AudioSettings, RequestLimits
 from omnivox.context import charge_tokens, mark, record_usage, usage_recorder
 from omnivox.errors import ContextLengthExceeded, ModelFailure
 from omnivox.protocol.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
-from omnivox.runtimes.chat_model import Conversation, EventStream, GenerationSpec, Prompt
+from omnivox.runtimes.chat_model import UNHEARD, Conversation, EventStream, GenerationSpec, Prompt
 from omnivox.runtimes.events import (
     AudioDelta,
     Event,
@@ -108,9 +108,11 @@ class ChatService:
         mark("plan")
         recalled = await self._speaker.recall(audio_refs(plan.messages))
         native = plan.model.model.info.capabilities.hears_audio
-        heard = await self._hearing.hear(
-            audio_parts(plan.messages), native=native, lone=lone_audio(plan.messages)
-        )
+        parts = audio_parts(plan.messages)
+        if parts and not native:  # the prompt's head gets ready while the audio is heard
+            unheard = render(plan.messages, [UNHEARD] * len(parts), recalled)
+            plan.model.model.prefill(Conversation(unheard))
+        heard = await self._hearing.hear(parts, native=native, lone=lone_audio(plan.messages))
         blocks = [h.block for h in heard]
         charge = functools.partial(self._charge, plan)
         spec = dataclasses.replace(generation_spec(plan), on_usage=charge, on_stage=mark)

@@ -152,6 +152,10 @@ class EventStream(Protocol):
     def cancel(self) -> None: ...
 
 
+#: What stands for each audio part not heard yet in the conversation given to `ChatModel.prefill`.
+UNHEARD = "\ufffc"
+
+
 class ChatModel(Protocol):
     """A chat model served under an id. Implementations: LogitsChatModel, UpstreamChatModel."""
 
@@ -170,6 +174,13 @@ class ChatModel(Protocol):
 
     def generate(self, prompt: Prompt, spec: GenerationSpec) -> EventStream:
         """Admit (ServerOverloaded at once when the queue is full) and start generating."""
+        ...
+
+    def prefill(self, conversation: Conversation) -> None:
+        """While the request's audio is still being heard: prepare the head of its prompt, everything
+        before the first `UNHEARD` in `conversation`, so that only the rest is left to evaluate (a local
+        model evaluates it, or finds it in its prompt cache, on its worker, before the generation queues
+        there). Called on the event loop; returns at once and never fails. Nothing to do: a no-op."""
         ...
 
     def close(self) -> None:

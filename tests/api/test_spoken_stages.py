@@ -1,21 +1,25 @@
 """The stages of a spoken answer to a spoken question, timed: each moves its /metrics histogram and the
-request's one debug line, streamed and whole (a live server, the fake language model, the real Whisper
-tiny.en and a flite voice)."""
+request's one debug line, streamed and whole; and the prompt's head evaluated while the audio is heard
+(a live server, the fake language model, the real Whisper tiny.en and a flite voice)."""
 
 from __future__ import annotations
 
 import base64
 import logging
+import threading
+from collections.abc import Sequence
 
 import httpx
 import openai
 import pytest
 
+from omnivox.runtimes.language_model import Evaluation
 from omnivox.runtimes.speech import SpeechRecognizer
 from omnivox.runtimes.synthesis import SpeechSynthesizer
 from tests.api.test_gateway import metrics, sample
 from tests.conftest import serve_fake
-from tests.support.audio import encode
+from tests.support.audio import encode, tone
+from tests.support.fakes import FakeLanguageModel
 
 STREAMED = (
     "plan",
@@ -74,3 +78,36 @@ def test_each_stage_of_a_spoken_answer_is_timed(
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("first audio after")]
     assert len(lines) == 2 and all(f"{stage} " in lines[0] for stage in STREAMED)
     assert "recognise" in lines[1] and "synthesis" in lines[1]
+
+
+class _Recording(FakeLanguageModel):
+    """The fake language model, keeping every sequence it is asked to evaluate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.evaluated: list[tuple[int, ...]] = []
+
+    def evaluate(self, tokens: Sequence[int], cancelled: threading.Event | None = None) -> Evaluation:
+        self.evaluated.append(tuple(tokens))
+        return super().evaluate(tokens, cancelled)
+
+
+def test_the_prompt_head_is_evaluated_while_the_audio_is_heard(tiny_whisper: SpeechRecognizer) -> None:
+    model = _Recording()
+    clip = base64.b64encode(encode(tone(seconds=1.0))).decode()
+    messages = [
+        {"role": "system", "content": "Answer in one short sentence."},
+        {
+            "role": "user",
+            "content": [{"type": "input_audio", "input_audio": {"data": clip, "format": "wav"}}],
+        },
+    ]
+    with serve_fake(model, speech=[tiny_whisper], upstream=False) as (url, _):
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused")
+        answer = client.chat.completions.create(model="gpt-audio", messages=messages, temperature=0)  # type: ignore[arg-type]
+    head, prompt = model.evaluated
+    assert prompt[: len(head)] == head and len(head) < len(prompt)
+    assert model.detokenize(head).endswith("<|im_start|>user\n"[:-1])  # all but the last token
+    assert "Answer in one short sentence." in model.detokenize(head)
+    assert answer.usage is not None and answer.usage.prompt_tokens_details is not None
+    assert answer.usage.prompt_tokens_details.cached_tokens == len(head)  # only the rest was evaluated

@@ -7,6 +7,7 @@ Generation runs on the model's one worker thread; tool calls are parsed there, o
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from omnivox.backends.logits.prompt import PromptBuilder
 from omnivox.backends.logits.structured import constraint_grammar
 from omnivox.backends.logits.tool_format import calls_from_text, calls_grammar, instructions
 from omnivox.runtimes.chat_model import (
+    UNHEARD,
     Capabilities,
     Conversation,
     EventStream,
@@ -27,8 +29,10 @@ from omnivox.runtimes.chat_model import (
     ServingInfo,
 )
 from omnivox.runtimes.events import Event, UsageReport
-from omnivox.runtimes.language_model import LanguageModel
-from omnivox.runtimes.worker import ModelWorker
+from omnivox.runtimes.language_model import EvaluationCancelled, LanguageModel
+from omnivox.runtimes.worker import ModelWorker, Ticket
+
+log = logging.getLogger("omnivox.logits")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +96,33 @@ class LogitsChatModel:
         run = functools.partial(_run, self._runtime, job, prompt.calls, spec.on_usage)
         return self._worker.submit(run, ticket)
 
+    def prefill(self, conversation: Conversation) -> None:
+        """See ChatModel.prefill: one short job on the worker, outside admission (its request holds a
+        place already, or fails before it generates), so the generation's own evaluation finds the head
+        in the KV cache."""
+        job = functools.partial(_prefill, self._runtime, self._builder, conversation)
+        self._worker.submit(job, Ticket.covered())
+
     def close(self) -> None:
         self._worker.shutdown()
         self._runtime.close()
+
+
+def _prefill(
+    runtime: LanguageModel, builder: PromptBuilder, conversation: Conversation, cancelled: threading.Event
+) -> Iterator[Event]:
+    """The prompt's text before the first unheard part, evaluated but for its last token (which may
+    merge with the words heard into another token)."""
+    try:
+        head, found, _ = builder.render(conversation.messages).partition(UNHEARD)
+        ids = runtime.tokenize(head)[:-1] if found else []
+        if ids:
+            runtime.evaluate(ids, cancelled)
+    except EvaluationCancelled:
+        pass
+    except Exception as exc:  # only a head start: the request's own prompt reports what is wrong
+        log.debug("prefill skipped: %s", exc)
+    yield from ()
 
 
 def _run(
