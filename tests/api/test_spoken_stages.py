@@ -104,8 +104,12 @@ def test_the_prompt_head_is_evaluated_while_the_audio_is_heard(tiny_whisper: Spe
     ]
     with serve_fake(model, speech=[tiny_whisper], upstream=False) as (url, _):
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused")
-        answer = client.chat.completions.create(model="gpt-audio", messages=messages, temperature=0)  # type: ignore[arg-type]
-    head, prompt = model.evaluated
+        ask = {"model": "gpt-audio", "messages": messages, "temperature": 0}
+        answer = client.chat.completions.create(**ask)  # type: ignore[call-overload]
+        head, prompt = model.evaluated
+        client.chat.completions.create(**ask)  # type: ignore[call-overload]
+    # the same conversation again: the live sequence holds the head, which is not evaluated again
+    assert model.evaluated[2:] == [prompt]
     assert prompt[: len(head)] == head and len(head) < len(prompt)
     assert model.detokenize(head).endswith("<|im_start|>user\n"[:-1])  # all but the last token
     assert "Answer in one short sentence." in model.detokenize(head)
