@@ -190,15 +190,32 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "word_timestamps": True,
         "initial_prompt": "What is the capital of Peru?",
     },
+    # a short clip is one 30 s window, where timestamp tokens only split it into segments; yet without them
+    # tiny.en's WER went from 14.3% to 44.2% and its time per clip doubled (docs/benchmarks.md, #14)
+    "without timestamps": {
+        "beam_size": 5,
+        "vad_filter": True,
+        "word_timestamps": True,
+        "without_timestamps": True,
+    },
+    "greedy, without timestamps": {
+        "beam_size": 1,
+        "vad_filter": True,
+        "word_timestamps": True,
+        "without_timestamps": True,
+    },
 }
 
 
-def decoding_part(questions: list[Question], models: list[str]) -> None:
-    """WER and latency per clip of decoding variants, on the same clips, in this process."""
+def decoding_part(questions: list[Question], models: list[str], variants: list[str] | None = None) -> None:
+    """WER and latency per clip of decoding variants (all, or those named), on the same clips, in this
+    process."""
     clips = [decode(speak(q, CLIPS).read_bytes(), "wav", AudioLimits()).resampled(16_000) for q in questions]
     for name in models:
         model = judge_model(name)
         for variant, options in VARIANTS.items():
+            if variants is not None and variant not in variants:
+                continue
             pairs, seconds = [], []
             for q, clip in zip(questions, clips, strict=True):
                 start = time.perf_counter()
@@ -231,13 +248,16 @@ def main() -> None:
     parser.add_argument(
         "--decoding", action="store_true", help="only compare decoding options of tiny.en and base"
     )
+    parser.add_argument("--models", default="tiny.en,base", help="--decoding: the models compared")
+    parser.add_argument("--variants", help="--decoding: the variants tried, |-separated (default: all)")
     args = parser.parse_args()
     bench_server.STARTUP_SECONDS = 900.0  # loading and the self-check take minutes on a busy machine
     questions = load_questions(None if args.split == "all" else args.split)
     print(f"load: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
     if args.decoding:
         print(f"split {args.split}; decoding variants, faster-whisper in this process, fallback temperatures")
-        decoding_part(questions, ["tiny.en", "base"])
+        variants = args.variants.split("|") if args.variants else None
+        decoding_part(questions, args.models.split(","), variants)
         print(f"load: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
         return
     where = args.url or f"started here, recogniser {args.speech}, cues {args.cues}, threads {args.threads}"

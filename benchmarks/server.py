@@ -30,7 +30,10 @@ def server_process(startup_seconds: float = STARTUP_SECONDS, **settings: Any) ->
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with tempfile.TemporaryDirectory(prefix="omnivox-bench-") as folder, tempfile.TemporaryFile() as log:
-        settings.setdefault("synthesis", {"store": str(Path(folder) / "audio.sqlite3")})
+        settings["synthesis"] = {
+            "store": str(Path(folder) / "audio.sqlite3"),
+            **settings.get("synthesis", {}),
+        }
         env = {k: v for k, v in os.environ.items() if not k.startswith("OMNIVOX_")}
         env.update({f"OMNIVOX_{name.upper()}": json.dumps(value) for name, value in settings.items()})
         url = f"http://127.0.0.1:{port}"

@@ -324,6 +324,13 @@ class SynthesisSettings(BaseModel):
     audio_expiry_seconds: int = Field(
         3600, ge=1, description="How long a spoken answer stays retrievable by its audio id."
     )
+    first_piece_words: int = Field(
+        3,
+        ge=0,
+        le=8,
+        description="A streamed spoken answer's first piece ends at the first phrase boundary after this "
+        "many words, so the voice starts while the sentence is written; 0: sentence-sized from the start.",
+    )
     store: Path = Field(
         Path("~/.local/share/omnivox/audio.sqlite3"),
         description="SQLite file of stored spoken answers (kept across restarts until they expire).",

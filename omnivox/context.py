@@ -27,6 +27,7 @@ class RequestScope:
     usage: UsageSink | None = None  # where its usage is recorded; None: nowhere
     received: float = field(default_factory=time.monotonic)  # when the request arrived (monotonic clock)
     firsts: set[str] = field(default_factory=set)  # kinds of output already sent (first token, first audio)
+    marks: dict[str, float] = field(default_factory=dict)  # stage -> when it first ended (monotonic clock)
 
 
 _CURRENT: ContextVar[RequestScope | None] = ContextVar("omnivox_request", default=None)
@@ -57,6 +58,29 @@ def first_output(kind: str) -> float | None:
         return None
     scope.firsts.add(kind)
     return time.monotonic() - scope.received
+
+
+def mark(stage: str) -> None:
+    """Note that the current request's `stage` has just ended (its first time only; any thread: worker
+    threads run in the request's context). Nothing outside a request."""
+    scope = _CURRENT.get()
+    if scope is not None:
+        scope.marks.setdefault(stage, time.monotonic())
+
+
+def stages() -> list[tuple[str, float]]:
+    """The current request's stages so far, in the order they ended, each with its seconds: from the end
+    of the stage before it (the first from the request's arrival). Their sum is the time from arrival
+    to the last mark."""
+    scope = _CURRENT.get()
+    if scope is None:
+        return []
+    timed: list[tuple[str, float]] = []
+    last = scope.received
+    for stage, at in sorted(scope.marks.items(), key=lambda item: item[1]):
+        timed.append((stage, at - last))
+        last = at
+    return timed
 
 
 def charge_tokens(count: int) -> None:

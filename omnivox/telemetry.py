@@ -7,17 +7,22 @@ queue depth, queue wait and load state are read from the catalog's workers when 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
-from omnivox.context import first_output
+from omnivox.context import first_output, stages
 from omnivox.serving.catalog import ModelCatalog
 
 #: Latency buckets (seconds) for first token / first audio / whole requests on CPU models.
 _LATENCY = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+#: Buckets (seconds) for the stages of a spoken answer: from a millisecond (pcm16 of a piece) up.
+_STAGE = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+log = logging.getLogger("omnivox.telemetry")
 
 
 class _CatalogCollector(Collector):
@@ -79,6 +84,15 @@ class Telemetry:
             buckets=_LATENCY,
             registry=self.registry,
         )
+        self.spoken_stages = Histogram(
+            "omnivox_spoken_stage_seconds",
+            "Spoken chat answers: each stage up to the first audio (plan, decode, recognise, prompt, "
+            "prompt_evaluation, first_token, first_piece or generation, first_synthesis, synthesis, "
+            "encoding, respond), from the end of the stage before it; together the time to first audio.",
+            ["stage"],
+            buckets=_STAGE,
+            registry=self.registry,
+        )
         self.tokens = Counter(
             "omnivox_tokens",
             "Chat tokens: prompt (cached included), cached, completion.",
@@ -107,8 +121,24 @@ class Telemetry:
 
     def first_audio(self, endpoint: str) -> None:
         """The current request's first audio (`chat` or `speech`): recorded once per request."""
-        if (seconds := first_output("audio")) is not None:
-            self.first_audios.labels(endpoint).observe(seconds)
+        if (seconds := first_output("audio")) is None:
+            return
+        self.first_audios.labels(endpoint).observe(seconds)
+        if endpoint == "chat":
+            self._stages(seconds)
+
+    def _stages(self, first_audio: float) -> None:
+        """The stages of a spoken answer up to its first audio, into the histograms and one debug line;
+        `respond`: from the last stage's end to the first audio leaving (building the chunk or answer)."""
+        timed = stages()
+        timed.append(("respond", max(0.0, first_audio - sum(seconds for _, seconds in timed))))
+        for stage, seconds in timed:
+            self.spoken_stages.labels(stage).observe(seconds)
+        log.debug(
+            "first audio after %.0f ms: %s",
+            first_audio * 1000,
+            ", ".join(f"{stage} {seconds * 1000:.0f} ms" for stage, seconds in timed),
+        )
 
     def heard(self, seconds: float) -> None:
         self.audio_seconds.labels("in").inc(seconds)

@@ -67,7 +67,12 @@ def create_app(
         telemetry.watch(loaded)
         store = SQLiteAudioStore(settings.synthesis.store)
         usage.open()
-        speaker = Speaker(store, settings.synthesis.audio_expiry_seconds, telemetry)
+        speaker = Speaker(
+            store,
+            settings.synthesis.audio_expiry_seconds,
+            telemetry,
+            first_piece_words=settings.synthesis.first_piece_words,
+        )
         app.state.services = Services(
             settings=settings,
             catalog=loaded,

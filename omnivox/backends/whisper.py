@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 from faster_whisper import WhisperModel
 
@@ -16,6 +17,19 @@ from omnivox.runtimes.speech import Recognition, Segment, SpeechModelInfo, Task,
 SAMPLE_RATE = 16_000
 #: Decoding temperatures tried in turn when a segment looks like a failure (faster-whisper's default).
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+def transcribe_options(
+    *, beam_size: int = 5, vad: bool = True, temperature: float | None = None, word_timestamps: bool = True
+) -> dict[str, Any]:
+    """The options of faster-whisper's `transcribe` that omnivox chooses (the benchmarks' direct path
+    passes the same)."""
+    return {
+        "temperature": FALLBACK_TEMPERATURES if temperature is None else temperature,
+        "beam_size": beam_size,
+        "vad_filter": vad,
+        "word_timestamps": word_timestamps,
+    }
 
 
 def _fingerprint(folder: Path) -> str:
@@ -73,10 +87,12 @@ class WhisperRecognizer:
             task=task,
             language=language if self._info.multilingual else "en",
             initial_prompt=prompt or None,
-            temperature=FALLBACK_TEMPERATURES if temperature is None else temperature,
-            beam_size=self._beam_size,
-            vad_filter=self._vad,
-            word_timestamps=word_timestamps,
+            **transcribe_options(
+                beam_size=self._beam_size,
+                vad=self._vad,
+                temperature=temperature,
+                word_timestamps=word_timestamps,
+            ),
         )
         segments = (
             Segment(

@@ -21,6 +21,7 @@ from omnivox.audio.pcm import Audio, dbfs
 from omnivox.chat.messages import AudioPart
 from omnivox.chat.typed import as_typed
 from omnivox.config import AudioSettings
+from omnivox.context import mark
 from omnivox.errors import InvalidRequest, UnsupportedParameter
 from omnivox.runtimes.speech import Transcript
 from omnivox.serving.catalog import ServedSpeechModel
@@ -156,6 +157,7 @@ class Hearing:
         if self._recognizer is None and not native:
             raise UnsupportedParameter("This server has no speech model configured.", param=parts[0].path)
         decoded = [await anyio.to_thread.run_sync(self._decode, part) for part in parts]
+        mark("decode")
         total = sum(a.duration for a in decoded)
         if total > self._settings.max_seconds_per_request:
             raise InvalidRequest(
@@ -173,6 +175,7 @@ class Hearing:
         transcripts = await recognizer.worker.run(
             lambda: [recognizer.runtime.recognize(a).complete() for a in decoded], ticket
         )
+        mark("recognise")
         self._telemetry.heard(total)
         return [
             Heard(

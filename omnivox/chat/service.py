@@ -20,10 +20,10 @@ from omnivox.chat.respond import ChoiceResult, ResponseBuilder
 from omnivox.chat.speaking import Speaker
 from omnivox.chat.streaming import spoken_chunks, text_chunks
 from omnivox.config import AudioSettings, RequestLimits
-from omnivox.context import charge_tokens, record_usage, usage_recorder
+from omnivox.context import charge_tokens, mark, record_usage, usage_recorder
 from omnivox.errors import ContextLengthExceeded, ModelFailure
 from omnivox.protocol.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
-from omnivox.runtimes.chat_model import Conversation, EventStream, GenerationSpec, Prompt
+from omnivox.runtimes.chat_model import UNHEARD, Conversation, EventStream, GenerationSpec, Prompt
 from omnivox.runtimes.events import (
     AudioDelta,
     Event,
@@ -105,19 +105,24 @@ class ChatService:
                 build_plan, request, self._catalog, max_choices=self._max_choices, limits=self._limits
             )
         )
+        mark("plan")
         recalled = await self._speaker.recall(audio_refs(plan.messages))
         native = plan.model.model.info.capabilities.hears_audio
-        heard = await self._hearing.hear(
-            audio_parts(plan.messages), native=native, lone=lone_audio(plan.messages)
-        )
+        parts = audio_parts(plan.messages)
+        if parts and not native:  # the prompt's head gets ready while the audio is heard
+            unheard = render(plan.messages, [UNHEARD] * len(parts), recalled)
+            plan.model.model.prefill(Conversation(unheard))
+        heard = await self._hearing.hear(parts, native=native, lone=lone_audio(plan.messages))
         blocks = [h.block for h in heard]
-        spec = dataclasses.replace(generation_spec(plan), on_usage=functools.partial(self._charge, plan))
+        charge = functools.partial(self._charge, plan)
+        spec = dataclasses.replace(generation_spec(plan), on_usage=charge, on_stage=mark)
         messages = render(plan.messages, blocks, recalled)
         if native:
             conversation = Conversation(messages, audio=[h.audio for h in heard])
         else:
             conversation = Conversation(messages, blocks)
         prompt = await plan.model.model.prompt(conversation, spec)
+        mark("prompt")
         if prompt.tokens is not None:
             spec = self._check_context(plan, spec, prompt.tokens)
         return PreparedChat(plan, spec, prompt)
@@ -163,6 +168,7 @@ class ChatService:
 
         def observe(event: Event) -> None:
             if isinstance(event, TextDelta | ToolCallStart):
+                mark("first_token")
                 self._telemetry.first_token(model)
 
         return observe
@@ -212,6 +218,7 @@ class ChatService:
                     _accumulate(choices[event.index], event)
         finally:
             events.cancel()
+        mark("generation")
         if usage is None:
             raise ModelFailure("The generation ended without a result.")
         if plan.speech is not None:

@@ -23,13 +23,14 @@ from omnivox.audio.encode import encode, pcm16
 from omnivox.audio.pcm import Audio
 from omnivox.chat.messages import AudioRef
 from omnivox.chat.plan import SpeechPlan
+from omnivox.context import mark
 from omnivox.errors import InvalidRequest
 from omnivox.runtimes.events import AudioDelta
 from omnivox.runtimes.synthesis import SpeechSynthesizer
 from omnivox.runtimes.worker import Ticket
 from omnivox.serving.catalog import ServedVoice
 from omnivox.storage.audio_store import AudioStore, StoredAudio
-from omnivox.synthesis.segmenter import Segmenter, spoken
+from omnivox.synthesis.segmenter import FIRST_WORDS, Segmenter, spoken
 from omnivox.synthesis.service import pieces_of, speak
 from omnivox.telemetry import Telemetry
 
@@ -81,10 +82,19 @@ def _speak_piece(voice: SpeechSynthesizer, piece: str, cancelled: threading.Even
 
 
 class Speaker:
-    def __init__(self, store: AudioStore, expiry_seconds: int, telemetry: Telemetry | None = None) -> None:
+    def __init__(
+        self,
+        store: AudioStore,
+        expiry_seconds: int,
+        telemetry: Telemetry | None = None,
+        *,
+        first_piece_words: int = FIRST_WORDS,
+    ) -> None:
+        """`first_piece_words`: a streamed answer's first piece is short (synthesis.segmenter); 0: not."""
         self._store = store
         self._expiry = expiry_seconds
         self._telemetry = telemetry or Telemetry()
+        self._first_words = first_piece_words or None
 
     @staticmethod
     def new_id() -> str:
@@ -123,10 +133,17 @@ class Speaker:
         pieces = pieces_of(text)
 
         def synthesize() -> tuple[bytes, float]:
-            audio = _joined(list(speak(voice.runtime, pieces, 1.0)))
+            chunks = []
+            for chunk in speak(voice.runtime, pieces, 1.0):
+                mark("first_synthesis")
+                chunks.append(chunk)
+            audio = _joined(chunks)
+            mark("synthesis")
             if charge is not None:
                 charge(audio.duration)
-            return encode(audio, speech.format), audio.duration
+            data = encode(audio, speech.format)
+            mark("encoding")
+            return data, audio.duration
 
         data, seconds = await voice.worker.run(synthesize, reserved)
         self._telemetry.first_audio("chat")
@@ -180,7 +197,7 @@ class Speaker:
         first, then each piece's transcript and pcm16 audio, and last the whole answer, stored. The
         Speaker owns the answer; `reserved` (its place in the voice's queue) is released at the end."""
         pieces: asyncio.Queue[str | None] = asyncio.Queue()
-        cutting = asyncio.create_task(self._cut(texts, pieces))
+        cutting = asyncio.create_task(self._cut(texts, pieces, Segmenter(first_words=self._first_words)))
         answer_id, expires_at = self.new_id(), self.expires_at()
         transcript: list[str] = []
         pcm: list[bytes] = []
@@ -193,9 +210,11 @@ class Speaker:
                 yield SpokenText(text)
                 job = functools.partial(_speak_piece, voice.runtime, piece)
                 async for audio in voice.worker.submit(job, Ticket.covered()):
+                    mark("first_synthesis")
+                    pcm.append(pcm16(audio))
+                    mark("encoding")
                     self._telemetry.first_audio("chat")
                     self._telemetry.spoke(audio.duration)
-                    pcm.append(pcm16(audio))
                     seconds += audio.duration
                     yield SpokenAudio(pcm[-1], audio.duration)
             await cutting  # raises what the text side raised
@@ -207,13 +226,16 @@ class Speaker:
             reserved.release()
 
     @staticmethod
-    async def _cut(texts: AsyncIterator[str], pieces: asyncio.Queue[str | None]) -> None:
-        segmenter = Segmenter()
+    async def _cut(
+        texts: AsyncIterator[str], pieces: asyncio.Queue[str | None], segmenter: Segmenter
+    ) -> None:
         try:
             async for text in texts:
                 for piece in spoken(segmenter.feed(text)):
+                    mark("first_piece")
                     await pieces.put(piece)
             for piece in spoken(segmenter.flush()):
+                mark("first_piece")
                 await pieces.put(piece)
         finally:
             await pieces.put(None)

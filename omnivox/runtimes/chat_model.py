@@ -114,6 +114,9 @@ class GenerationSpec:
     #: Called once when the generation ends, however it ends (finished, cancelled, failed), with what it
     #: used so far: a stream cut short is charged what was generated (on the model's worker, or the loop).
     on_usage: Callable[[UsageReport], None] | None = field(default=None, compare=False)
+    #: Called with the name of a stage of the generation when it ends, for the request's timing (from the
+    #: model's worker): `prompt_evaluation` once the prompt is evaluated, when the backend evaluates one.
+    on_stage: Callable[[str], None] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +152,10 @@ class EventStream(Protocol):
     def cancel(self) -> None: ...
 
 
+#: What stands for each audio part not heard yet in the conversation given to `ChatModel.prefill`.
+UNHEARD = "\ufffc"
+
+
 class ChatModel(Protocol):
     """A chat model served under an id. Implementations: LogitsChatModel, UpstreamChatModel."""
 
@@ -167,6 +174,13 @@ class ChatModel(Protocol):
 
     def generate(self, prompt: Prompt, spec: GenerationSpec) -> EventStream:
         """Admit (ServerOverloaded at once when the queue is full) and start generating."""
+        ...
+
+    def prefill(self, conversation: Conversation) -> None:
+        """While the request's audio is still being heard: prepare the head of its prompt, everything
+        before the first `UNHEARD` in `conversation`, so that only the rest is left to evaluate (a local
+        model evaluates it, or finds it in its prompt cache, on its worker, before the generation queues
+        there). Called on the event loop; returns at once and never fails. Nothing to do: a no-op."""
         ...
 
     def close(self) -> None:

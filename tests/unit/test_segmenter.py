@@ -6,13 +6,13 @@ import random
 
 import pytest
 
-from omnivox.synthesis.segmenter import Segmenter, speakable
+from omnivox.synthesis.segmenter import FIRST_WORDS, Segmenter, speakable
 from omnivox.synthesis.service import pieces_of
 
 
-def cut(text: str, sizes: list[int] | None = None) -> list[str]:
+def cut(text: str, sizes: list[int] | None = None, first_words: int | None = None) -> list[str]:
     """The pieces of `text` fed all at once, or in chunks of the given sizes (cycled)."""
-    segmenter = Segmenter()
+    segmenter = Segmenter(first_words=first_words)
     if sizes is None:
         return segmenter.feed(text) + segmenter.flush()
     pieces: list[str] = []
@@ -103,12 +103,58 @@ def test_pieces_do_not_depend_on_how_the_text_arrives(sizes: list[int]) -> None:
     assert cut(TEXT, sizes) == cut(TEXT)
 
 
-def test_pieces_do_not_depend_on_random_chunks() -> None:
+@pytest.mark.parametrize("first_words", [None, FIRST_WORDS])
+def test_pieces_do_not_depend_on_random_chunks(first_words: int | None) -> None:
     rng = random.Random(5)
-    whole = cut(TEXT)
-    assert len(whole) >= 10
-    for _ in range(50):
-        assert cut(TEXT, [rng.randint(1, 12) for _ in range(8)]) == whole
+    for text in (TEXT, *FIRST_PIECES):
+        whole = cut(text, first_words=first_words)
+        for _ in range(50):
+            assert cut(text, [rng.randint(1, 12) for _ in range(8)], first_words) == whole
+
+
+FIRST_PIECES = {
+    # a few words, ending at a phrase boundary: before a word that opens a phrase
+    "The capital of France is Paris.": ["The capital of France ", "is Paris."],
+    "The largest planet in our solar system is Jupiter. It has moons.": [
+        "The largest planet ",
+        "in our solar system is Jupiter. ",
+        "It has moons.",
+    ],
+    "Mr. Smith went to the market to buy milk. Then home.": [
+        "Mr. Smith went ",
+        "to the market to buy milk. ",
+        "Then home.",
+    ],
+    # no boundary within a few words: the sentence is whole
+    "It costs $29.99 and that is a lot of money. Yes.": [
+        "It costs $29.99 and that is a lot of money. ",
+        "Yes.",
+    ],
+    # the first clause end, however short; then pieces are sentence-sized again
+    "Yes, the capital of France is Paris, a city on the Seine. It is big.": [
+        "Yes, ",
+        "the capital of France is Paris, a city on the Seine. ",
+        "It is big.",
+    ],
+    # a sentence shorter than a first piece is whole
+    "Paris. It is the capital.": ["Paris. ", "It is the capital."],
+}
+
+
+@pytest.mark.parametrize("text", FIRST_PIECES)
+def test_a_streamed_answer_starts_with_a_short_first_piece(text: str) -> None:
+    assert cut(text, first_words=FIRST_WORDS) == FIRST_PIECES[text]
+    assert "".join(cut(text)) == text
+
+
+def test_only_the_first_piece_is_short() -> None:
+    assert cut("The capital of France is Paris.") == ["The capital of France is Paris."]
+    text = "The capital of France is Paris. The capital of Spain is Madrid."
+    assert cut(text, first_words=FIRST_WORDS) == [
+        "The capital of France ",
+        "is Paris. ",
+        "The capital of Spain is Madrid.",
+    ]
 
 
 def test_speakable_drops_markup() -> None:

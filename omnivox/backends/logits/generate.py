@@ -12,8 +12,8 @@ the runtime keeps evaluated (its KV cache and final logits), so the prompt is co
 from __future__ import annotations
 
 import threading
-from collections.abc import Generator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -39,6 +39,7 @@ class GenerationJob:
     top_logprobs: int | None = None  # None: no logprobs; 0..20 alternatives per token
     audio_tokens: int = 0  # prompt tokens standing for audio input, reported in the usage
     grammar: str | None = None  # GBNF the output must follow
+    on_stage: Callable[[str], None] | None = field(default=None, compare=False)  # GenerationSpec's
 
     @classmethod
     def of(
@@ -54,6 +55,7 @@ class GenerationJob:
             spec.top_logprobs,
             audio_tokens,
             grammar,
+            spec.on_stage,
         )
 
 
@@ -215,6 +217,8 @@ def generate(
             return  # the client left while the prompt was being evaluated
         if index == 0:
             tally.cached_tokens = evaluation.reused_tokens
+            if job.on_stage is not None:
+                job.on_stage("prompt_evaluation")
         if not (yield from _choice(runtime, job, index, evaluation.logits, cancelled, tally)):
             return
     yield tally.report()

@@ -7,6 +7,7 @@ Generation runs on the model's one worker thread; tool calls are parsed there, o
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from omnivox.backends.logits.prompt import PromptBuilder
 from omnivox.backends.logits.structured import constraint_grammar
 from omnivox.backends.logits.tool_format import calls_from_text, calls_grammar, instructions
 from omnivox.runtimes.chat_model import (
+    UNHEARD,
     Capabilities,
     Conversation,
     EventStream,
@@ -27,8 +29,10 @@ from omnivox.runtimes.chat_model import (
     ServingInfo,
 )
 from omnivox.runtimes.events import Event, UsageReport
-from omnivox.runtimes.language_model import LanguageModel
-from omnivox.runtimes.worker import ModelWorker
+from omnivox.runtimes.language_model import EvaluationCancelled, LanguageModel
+from omnivox.runtimes.worker import ModelWorker, Ticket
+
+log = logging.getLogger("omnivox.logits")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +42,19 @@ class TokenPrompt(Prompt):
     calls: bool = False  # the output may hold tool calls in the `<tool_call>` format
 
 
+@dataclass(slots=True)
+class _Held:
+    """The prompt the runtime evaluated last (its live sequence starts with it): read and written only by
+    jobs on the model's worker, in turn."""
+
+    prompt: tuple[int, ...] = ()
+
+
 class LogitsChatModel:
     def __init__(self, runtime: LanguageModel, worker: ModelWorker) -> None:
         self._runtime = runtime
         self._worker = worker
+        self._held = _Held()
         self._builder = PromptBuilder(runtime)
         info = runtime.info
         grammars = info.grammars
@@ -89,12 +102,43 @@ class LogitsChatModel:
             raise TypeError("LogitsChatModel generates from its own prompts only")
         ticket = self._worker.admit()
         job = GenerationJob.of(prompt.ids, spec, prompt.audio_tokens, prompt.grammar)
-        run = functools.partial(_run, self._runtime, job, prompt.calls, spec.on_usage)
+        run = functools.partial(_run, self._runtime, job, prompt.calls, spec.on_usage, self._held)
         return self._worker.submit(run, ticket)
+
+    def prefill(self, conversation: Conversation) -> None:
+        """See ChatModel.prefill: one short job on the worker, outside admission (its request holds a
+        place already, or fails before it generates), so the generation's own evaluation finds the head
+        in the KV cache."""
+        job = functools.partial(_prefill, self._runtime, self._builder, conversation, self._held)
+        self._worker.submit(job, Ticket.covered())
 
     def close(self) -> None:
         self._worker.shutdown()
         self._runtime.close()
+
+
+def _prefill(
+    runtime: LanguageModel,
+    builder: PromptBuilder,
+    conversation: Conversation,
+    held: _Held,
+    cancelled: threading.Event,
+) -> Iterator[Event]:
+    """The prompt's text before the first unheard part, evaluated but for its last token (which may
+    merge with the words heard into another token). Not when the live sequence holds it already: the
+    evaluation would cut the live sequence back to the head, and the prompt would then have to restore
+    the rest from the prompt cache (measured: 0.26 + 0.30 s on a loaded machine, against 0 s)."""
+    try:
+        head, found, _ = builder.render(conversation.messages).partition(UNHEARD)
+        ids = tuple(runtime.tokenize(head)[:-1]) if found else ()
+        if ids and held.prompt[: len(ids)] != ids:
+            runtime.evaluate(ids, cancelled)
+            held.prompt = ids
+    except EvaluationCancelled:
+        pass
+    except Exception as exc:  # only a head start: the request's own prompt reports what is wrong
+        log.debug("prefill skipped: %s", exc)
+    yield from ()
 
 
 def _run(
@@ -102,9 +146,11 @@ def _run(
     job: GenerationJob,
     calls: bool,
     on_usage: Callable[[UsageReport], None] | None,
+    held: _Held,
     cancelled: threading.Event,
 ) -> Iterator[Event]:
     """The generation, on the model's worker; what it used is reported when it ends, however it ends."""
+    held.prompt = tuple(job.prompt)
     tally = Tally()
     try:
         events = generate(runtime, job, cancelled, tally)

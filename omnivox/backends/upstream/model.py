@@ -109,6 +109,9 @@ class UpstreamChatModel:
             messages = ({"role": "system", "content": answer.instructions()}, *messages)
         return UpstreamPrompt(None, 0, messages)
 
+    def prefill(self, conversation: Conversation) -> None:
+        """The upstream keeps its own prompt cache: nothing to prepare here."""
+
     def generate(self, prompt: Prompt, spec: GenerationSpec) -> UpstreamStream:
         if not isinstance(prompt, UpstreamPrompt):
             raise TypeError("UpstreamChatModel generates from its own prompts only")
