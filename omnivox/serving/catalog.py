@@ -10,7 +10,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from omnivox.config import OPENAI_CHAT_ALIASES, OPENAI_SPEECH_ALIASES, OPENAI_VOICES, Settings
+from omnivox.config import (
+    OPENAI_CHAT_ALIASES,
+    OPENAI_SPEECH_ALIASES,
+    OPENAI_VOICES,
+    LanguageModelSettings,
+    Settings,
+    UpstreamModelSettings,
+)
 from omnivox.errors import InvalidRequest, ModelLoadError, ModelNotFound
 from omnivox.runtimes.chat_model import ChatModel
 from omnivox.runtimes.speech import SpeechRecognizer
@@ -115,7 +122,7 @@ class ModelCatalog:
                         "chat model",
                         entry.id,
                         functools.partial(
-                            load_chat_model, entry, ModelWorker(entry.id, settings.max_queued_requests)
+                            load_chat_model, entry, _chat_worker(entry, settings.max_queued_requests)
                         ),
                     ),
                     aliases=aliases,
@@ -226,6 +233,12 @@ class ModelCatalog:
 
 
 M = TypeVar("M")
+
+
+def _chat_worker(entry: LanguageModelSettings | UpstreamModelSettings, max_pending: int) -> ModelWorker:
+    """A llama.cpp model decodes up to `max_batch` requests together, each on a worker thread of its own."""
+    threads = entry.max_batch if isinstance(entry, LanguageModelSettings) else 1
+    return ModelWorker(entry.id, max_pending, threads)
 
 
 def _find(table: Mapping[str, M], name: str, what: str, param: str) -> M:

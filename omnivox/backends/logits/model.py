@@ -17,6 +17,7 @@ from omnivox.backends.logits.generate import GenerationJob, Tally, generate
 from omnivox.backends.logits.prompt import PromptBuilder
 from omnivox.backends.logits.structured import constraint_grammar
 from omnivox.backends.logits.tool_format import calls_from_text, calls_grammar, instructions
+from omnivox.runtimes.batching import BatchScheduler
 from omnivox.runtimes.chat_model import (
     Capabilities,
     Conversation,
@@ -27,7 +28,7 @@ from omnivox.runtimes.chat_model import (
     ServingInfo,
 )
 from omnivox.runtimes.events import Event, UsageReport
-from omnivox.runtimes.language_model import LanguageModel
+from omnivox.runtimes.language_model import BatchedLanguageModel, LanguageModel
 from omnivox.runtimes.worker import ModelWorker
 
 
@@ -43,6 +44,10 @@ class LogitsChatModel:
         self._runtime = runtime
         self._worker = worker
         self._builder = PromptBuilder(runtime)
+        # several sequences: concurrent generations decode together (docs/batching.md)
+        self._scheduler: BatchScheduler | None = None
+        if runtime.info.sequences > 1 and isinstance(runtime, BatchedLanguageModel):
+            self._scheduler = BatchScheduler(runtime, worker.name)
         info = runtime.info
         grammars = info.grammars
         self._info = ServingInfo(
@@ -96,11 +101,21 @@ class LogitsChatModel:
             prompt.audio_tokens,
             prompt.grammar,
         )
-        run = functools.partial(_run, self._runtime, job, prompt.calls, spec.on_usage)
+        if self._scheduler is not None:
+            run = functools.partial(_run_batched, self._scheduler, job, prompt.calls, spec.on_usage)
+        else:
+            run = functools.partial(_run, self._runtime, job, prompt.calls, spec.on_usage)
         return self._worker.submit(run, ticket)
+
+    @property
+    def scheduler(self) -> BatchScheduler | None:
+        """The batch scheduler when the runtime decodes several sequences at once; for tests."""
+        return self._scheduler
 
     def close(self) -> None:
         self._worker.shutdown()
+        if self._scheduler is not None:
+            self._scheduler.close()
         self._runtime.close()
 
 
@@ -119,3 +134,18 @@ def _run(
     finally:
         if on_usage is not None:
             on_usage(tally.report())
+
+
+def _run_batched(
+    scheduler: BatchScheduler,
+    job: GenerationJob,
+    calls: bool,
+    on_usage: Callable[[UsageReport], None] | None,
+    cancelled: threading.Event,
+) -> Iterator[Event]:
+    """The generation on a sequence of the batch, returned when it ends, however it ends."""
+    sequence = scheduler.lease()
+    try:
+        yield from _run(sequence, job, calls, on_usage, cancelled)
+    finally:
+        sequence.close()
