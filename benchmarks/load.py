@@ -416,6 +416,20 @@ def print_phase(s: dict[str, Any], args: argparse.Namespace) -> None:
     )
 
 
+def print_scaling(phases: list[dict[str, Any]]) -> None:
+    """Aggregate completion tokens/s of each phase against the first (1 client, where it ran first)."""
+    base = phases[0]["completion_tokens_per_s"] if phases else 0.0
+    if len(phases) < 2 or not base:
+        return
+    print(
+        "scaling: "
+        + ", ".join(
+            f"{p['concurrency']} clients {p['completion_tokens_per_s'] / base:.2f}x" for p in phases[1:]
+        )
+        + f" (of {phases[0]['concurrency']} client(s): {base:.1f} tok/s)"
+    )
+
+
 # --- main -----------------------------------------------------------------------------------------------
 
 
@@ -436,6 +450,7 @@ async def run(url: str, pid: int, args: argparse.Namespace) -> dict[str, Any]:
         for concurrency in concurrencies:
             phases.append(summary(await run_phase(client, pid, concurrency, attempts, args)))
             print_phase(phases[-1], args)
+        print_scaling(phases)
         probes = [await probe(client, args, i) for i in range(args.probes)]
         await asyncio.sleep(args.settle)
         settled = memory(pid)
@@ -471,6 +486,7 @@ def main() -> None:
     parser.add_argument("--backoff", type=float, default=1.0, help="seconds a client waits after a 503")
     parser.add_argument("--max-queued", type=int, default=8, help="the server's max_queued_requests")
     parser.add_argument("--threads", type=int, help="the model's CPU threads (default: all usable cores)")
+    parser.add_argument("--max-batch", type=int, help="the model's max_batch (default: the server's)")
     parser.add_argument(
         "--prompt-cache-mib", type=int, help="the model's prompt_cache_mib (default: the server's default)"
     )
@@ -487,7 +503,8 @@ def main() -> None:
         f"embedded SmolLM2, {CONTEXT}-token window, max_queued_requests {args.max_queued}, "
         f"max_completion_tokens {args.max_tokens}, temperature {args.temperature}, prompt_cache_mib "
         f"{'default' if args.prompt_cache_mib is None else args.prompt_cache_mib}, threads "
-        f"{'default' if args.threads is None else args.threads}"
+        f"{'default' if args.threads is None else args.threads}, max_batch "
+        f"{'default' if args.max_batch is None else args.max_batch}"
     )
     started = time.monotonic()
     model: dict[str, Any] = {"context_window": CONTEXT}
@@ -495,6 +512,8 @@ def main() -> None:
         model["prompt_cache_mib"] = args.prompt_cache_mib
     if args.threads is not None:
         model["threads"] = args.threads
+    if args.max_batch is not None:
+        model["max_batch"] = args.max_batch
     with server_process(models=[model], max_queued_requests=args.max_queued) as url:
         pid = server_pid(url)
         result = asyncio.run(run(url, pid, args))

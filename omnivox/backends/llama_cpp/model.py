@@ -469,7 +469,10 @@ class LlamaCppModel:
     def _clear(self, sequence: int) -> None:
         """Forget a sequence entirely (after a failure)."""
         C.llama_memory_seq_rm(self._memory, sequence, -1, -1)
-        self._seqs[sequence] = _Sequence()
+        seq = self._seqs[sequence]
+        seq.tokens.clear()
+        seq.classes.clear()
+        seq.evaluated = None
 
     def _truncate(self, sequence: int, keep: int) -> int:
         """Drop a sequence's cached positions from `keep` on; returns how many are kept."""
