@@ -92,6 +92,8 @@ class BatchScheduler:
         self._steps: dict[int, tuple[int, _Reply]] = {}  # sequence -> (token, reply): asked to append
         self._first_asked = 0.0  # when the oldest of `_steps` asked
         self._decoding: set[int] = set()  # sequences generating (evaluated, not yet returned)
+        self._step_owed = False  # a prefill chunk ran since the last step: the decoding sequences go next
+        self._chunked_at = 0.0
         self._closed = False
         self.steps = 0  # decode steps run, and rows decoded in them: for tests and diagnostics
         self.rows = 0
@@ -164,18 +166,28 @@ class BatchScheduler:
             return True
         return time.monotonic() - self._first_asked >= self._gather
 
+    def _prefill_due(self) -> bool:
+        """A chunk may run unless one just ran and the decoding sequences have not had their step since
+        (they get `gather` seconds to ask for it): chunks and steps alternate."""
+        if not self._prefills:
+            return False
+        if not self._step_owed or not self._decoding:
+            return True
+        return time.monotonic() - self._chunked_at >= self._gather
+
     def _loop(self) -> None:
         while True:
             with self._cond:
-                while not self._closed and not self._prefills and not self._step_due():
-                    self._cond.wait(self._gather if self._steps else None)
+                while not self._closed and not self._prefill_due() and not self._step_due():
+                    self._cond.wait(self._gather if self._steps or self._prefills else None)
                 if self._closed:
                     self._fail_all()
                     return
                 step = self._steps if self._step_due() else {}
                 if step:
                     self._steps = {}
-                prefill = self._prefills[0] if self._prefills else None
+                    self._step_owed = False
+                prefill = self._prefills[0] if self._prefill_due() else None
             if step:
                 self._step(step)
             if prefill is not None:
@@ -205,6 +217,8 @@ class BatchScheduler:
             if request.chunks is None:
                 request.chunks = self._runtime.prefill(request.sequence, request.tokens, self._prefill_rows)
             next(request.chunks)
+            with self._cond:
+                self._step_owed, self._chunked_at = True, time.monotonic()
             return
         except StopIteration as stop:
             done = stop.value
