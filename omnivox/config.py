@@ -177,6 +177,81 @@ class UpstreamModelSettings(BaseModel):
         return self.api_key.get_secret_value() if self.api_key is not None else None
 
 
+#: Qwen2.5-Omni's speakers for OpenAI's voice names (Chelsie is female, Ethan male).
+OMNI_VOICE_MAP: dict[str, str] = {
+    "alloy": "Chelsie",
+    "ash": "Ethan",
+    "ballad": "Ethan",
+    "coral": "Chelsie",
+    "echo": "Ethan",
+    "fable": "Ethan",
+    "nova": "Chelsie",
+    "onyx": "Ethan",
+    "sage": "Chelsie",
+    "shimmer": "Chelsie",
+    "verse": "Ethan",
+    "marin": "Chelsie",
+    "cedar": "Ethan",
+}
+
+#: The system prompt Qwen2.5-Omni's card requires for speech output ("otherwise the audio output may not
+#: work as expected").
+QWEN_OMNI_SYSTEM_PROMPT = (
+    "You are Qwen, a virtual human developed by the Qwen Team, Alibaba Group, capable of perceiving "
+    "auditory and visual inputs, as well as generating text and speech."
+)
+
+
+class OmniModelSettings(BaseModel):
+    """A Qwen2.5-Omni model folder run by transformers in this process (`backend = "transformers-omni"`).
+    It hears input audio itself (no Whisper) and speaks its answers in its own voice (or, with
+    `speak_with = "omnivox"`, with omnivox's voices). Needs the `omni` extra (torch, transformers)."""
+
+    id: str = Field(description="The model id clients send and /v1/models lists.")
+    backend: Literal["transformers-omni"] = Field(description="Which kind of model this entry is.")
+    source: str = Field(
+        description="The model folder as downloaded (config.json, safetensors, tokenizer, "
+        "preprocessor_config.json, spk_dict.pt), e.g. a local copy of Qwen/Qwen2.5-Omni-3B."
+    )
+    aliases: list[str] = Field(default_factory=list, description="Further ids that resolve to this model.")
+    device: str = Field(
+        "cpu", pattern=r"^(cpu|cuda(:\d+)?)$", description="Where the model runs: `cpu`, `cuda` or `cuda:N`."
+    )
+    dtype: Literal["float32", "bfloat16"] = Field(
+        "float32",
+        description="Weights and activations of the thinker and talker (token2wav always runs in float32); "
+        "`bfloat16` halves the memory, for GPUs.",
+    )
+    context_window: int = Field(
+        8192, ge=64, le=32768, description="Context window in tokens (prompt + completion)."
+    )
+    threads: int | None = Field(
+        None, ge=1, description="CPU threads torch uses; None: torch's default (all cores)."
+    )
+    max_completion_tokens: int | None = Field(
+        None, ge=1, description="Completion limit for requests that set none; None: until the window is full."
+    )
+    speak_with: Literal["model", "omnivox"] = Field(
+        "model",
+        description="Who speaks audio answers: `model` (its talker and token2wav, the model's own voice) "
+        "or `omnivox` (omnivox's voices speak the text; the talker is not even loaded).",
+    )
+    voice_map: dict[str, str] = Field(
+        default_factory=lambda: dict(OMNI_VOICE_MAP),
+        description="OpenAI voice name -> the model's speaker (from its spk_dict.pt); a speaker's own "
+        "name is accepted as a voice too.",
+    )
+    speech_system_prompt: str = Field(
+        QWEN_OMNI_SYSTEM_PROMPT,
+        description="System prompt put first when the model speaks (the model card requires this exact "
+        "text for speech); a request's own system message follows it.",
+    )
+    first_chunk_codes: int = Field(
+        25, ge=1, description="Codec codes (50 a second) in the first audio chunk: smaller is heard sooner."
+    )
+    chunk_codes: int = Field(100, ge=1, description="Codec codes in each later audio chunk.")
+
+
 def _backend_of(entry: Any) -> str:
     """Which settings class a `[[models]]` entry is: its `backend`, llama.cpp when it names none."""
     backend = entry.get("backend") if isinstance(entry, dict) else getattr(entry, "backend", None)
@@ -185,7 +260,9 @@ def _backend_of(entry: Any) -> str:
 
 #: One `[[models]]` entry: settings per backend, told apart by `backend`.
 ModelSettings = Annotated[
-    Annotated[LanguageModelSettings, Tag("llama.cpp")] | Annotated[UpstreamModelSettings, Tag("openai")],
+    Annotated[LanguageModelSettings, Tag("llama.cpp")]
+    | Annotated[UpstreamModelSettings, Tag("openai")]
+    | Annotated[OmniModelSettings, Tag("transformers-omni")],
     Discriminator(_backend_of),
 ]
 
@@ -279,6 +356,14 @@ class AudioSettings(BaseModel):
         1800.0, gt=0, description="Most audio seconds in one chat request, all parts together."
     )
     max_channels: int = Field(32, ge=1, description="Most channels an audio file may have.")
+    cues: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="What the language model reads beside the transcript of a chat `input_audio` part: "
+        "`auto`, only the cues that carry information (pauses, very quiet, clipped, no speech, a language "
+        "other than English, which part of several), so a lone spoken question reads exactly like the "
+        "typed one; `always`, the full header (duration, language, speaking rate, pauses, loudness); "
+        "`never`, the transcript alone (docs/audio-input.md).",
+    )
 
 
 class RequestLimits(BaseModel):
@@ -316,6 +401,18 @@ class RateLimitSettings(BaseModel):
     tokens_per_minute: int | None = Field(
         None, ge=1, description="Chat tokens (prompt + completion) per minute per client."
     )
+
+
+class RealtimeSettings(BaseModel):
+    """The Realtime API (/v1/realtime, WebSocket): what one server and one session may hold."""
+
+    max_sessions: int = Field(
+        16, ge=1, description="Realtime sessions open at once; beyond that a new one is refused and closed."
+    )
+    max_buffer_seconds: float = Field(
+        300.0, gt=0, description="Most seconds of input audio a session buffers before a commit."
+    )
+    max_items: int = Field(1000, ge=1, description="Most conversation items a session keeps.")
 
 
 class Settings(BaseSettings):
@@ -383,6 +480,9 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Keys of the usage and costs API (/v1/organization/*), distinct from `api_keys`; none: "
         "that API answers 403.",
+    )
+    realtime: RealtimeSettings = Field(
+        default_factory=RealtimeSettings, description="Realtime API sessions: how many, and their bounds."
     )
     usage: UsageSettings = Field(
         default_factory=UsageSettings, description="Usage per API key and model: its store and prices."

@@ -10,17 +10,26 @@ cd "$(dirname "$0")/.."
 
 venv="${OMNIVOX_VENV:-.venv}"
 extras="${1:-test}"          # pip extras to install with the package
+# OMNIVOX_EXTRAS (a comma list, e.g. `omni,ray`) adds optional extras: `omni` = torch + transformers for
+# the transformers-omni backend (docs/native-audio.md).
+if [[ -n "${OMNIVOX_EXTRAS:-}" ]]; then
+    extras="$extras,$OMNIVOX_EXTRAS"
+fi
 openai_spec="${2:-}"         # optional override of the openai SDK requirement (a second SDK line)
 python="${PYTHON:-python3}"
 
 want="$(cat pyproject.toml requirements-models.txt scripts/bootstrap.sh scripts/llama-wheel.sh | sha256sum | cut -d' ' -f1) $extras $openai_spec"
 stamp="$venv/.omnivox-installed"
 # Debian packages: flite speaks three of the four default voices; the tests use real human speech
-# (LibriVox clips with transcripts, ALSA's test sounds) and a headless Chromium.
+# (LibriVox clips with transcripts, ALSA's test sounds), espeak-ng (one voice of the spoken questions,
+# tests/support/questions.py) and a headless Chromium.
 debian=()
 command -v flite >/dev/null || debian+=(flite)
 if [[ "$extras" == *test* && ! -d /usr/share/pocketsphinx/test/data/librivox ]]; then
     debian+=(pocketsphinx-testdata alsa-utils)
+fi
+if [[ "$extras" == *test* ]]; then
+    command -v espeak-ng >/dev/null || debian+=(espeak-ng)
 fi
 # The playground's browser tests run Debian's Chromium through its chromedriver (never a downloaded browser).
 if [[ "$extras" == *test* ]]; then

@@ -59,6 +59,7 @@ def serve_fake(
     max_pending: int = 8,
     upstream: bool | None = None,
     voice_pending: int | None = None,
+    default_max_tokens: int | None = None,
     **settings: Any,
 ) -> Iterator[tuple[str, FakeLanguageModel]]:
     """A live server on loopback whose language model is a fake, with the given speech recognisers (the
@@ -90,6 +91,7 @@ def serve_fake(
         voices=voices,
         max_pending=max_pending,
         voice_pending=voice_pending,
+        default_max_tokens=default_max_tokens,
         **settings,
     ) as url:
         yield url, fake
@@ -104,6 +106,7 @@ def serve_chat(
     max_pending: int = 8,
     model_id: str = FAKE_ID,
     voice_pending: int | None = None,
+    default_max_tokens: int | None = None,
     **settings: Any,
 ) -> Iterator[str]:
     """A live server on loopback whose one chat model (`model_id`, under OpenAI's aliases) is made by
@@ -122,7 +125,12 @@ def serve_chat(
         )
         for i, runtime in enumerate(speech)
     ]
-    served = ServedModel(model_id, chat(ModelWorker(model_id, max_pending)), aliases=OPENAI_CHAT_ALIASES)
+    served = ServedModel(
+        model_id,
+        chat(ModelWorker(model_id, max_pending)),
+        aliases=OPENAI_CHAT_ALIASES,
+        default_max_tokens=default_max_tokens,
+    )
     voice_map = {k: v for k, v in DEFAULT_VOICE_MAP.items() if v in voices}
     catalog = ModelCatalog([served], recognizers, served_voices, voice_map)
     with tempfile.TemporaryDirectory(prefix="omnivox-test-") as folder:
@@ -187,3 +195,14 @@ def voices() -> dict[str, SpeechSynthesizer]:
             for name in ("slt", "rms", "awb")
         },
     }
+
+
+@pytest.fixture(scope="session")
+def tiny_omni(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Qwen2.5-Omni folder, built offline once per session (imports torch)."""
+    import torch
+
+    from omnivox.testing.tiny_omni import build_tiny_omni
+
+    torch.set_num_threads(1)  # 2 busy cores: 2 threads made one DiT call 23 s instead of 0.3 s
+    return build_tiny_omni(tmp_path_factory.mktemp("tiny-omni"))

@@ -19,11 +19,22 @@ from omnivox.api.errors import install_error_handlers
 from omnivox.api.gateway import Gateway
 from omnivox.api.keys import AdminKeys, ApiKeys
 from omnivox.api.ratelimit import RateLimiter
-from omnivox.api.routes import audio, chat, health, metrics, models, organization, playground, speech
+from omnivox.api.routes import (
+    audio,
+    chat,
+    health,
+    metrics,
+    models,
+    organization,
+    playground,
+    realtime,
+    speech,
+)
 from omnivox.api.state import Services
 from omnivox.chat.service import ChatService
 from omnivox.chat.speaking import Speaker
 from omnivox.config import Settings
+from omnivox.realtime.service import RealtimeService
 from omnivox.serving.catalog import ModelCatalog
 from omnivox.storage.audio_store import SQLiteAudioStore
 from omnivox.synthesis.service import SpeechService
@@ -70,6 +81,7 @@ def create_app(
             ),
             transcription=TranscriptionService(loaded, settings.audio, telemetry),
             speech=SpeechService(loaded, telemetry),
+            realtime=RealtimeService(loaded, settings.realtime, telemetry),
         )
         try:
             yield
@@ -83,16 +95,20 @@ def create_app(
     app = FastAPI(title="omnivox", version=__version__, lifespan=lifespan)
     app.state.telemetry = telemetry
     app.state.usage = usage
+    limiter = RateLimiter(settings.rate_limits)
+    app.state.keys = keys  # the Realtime route checks them itself: the gateway sees HTTP only
+    app.state.limiter = limiter
     install_error_handlers(app)
     routers = [
-        module.router for module in (chat, audio, speech, models, organization, health, metrics, playground)
+        module.router
+        for module in (chat, audio, speech, realtime, models, organization, health, metrics, playground)
     ]
     for router in routers:
         app.include_router(router)
     app.add_middleware(
         Gateway,
         keys=keys,
-        limiter=RateLimiter(settings.rate_limits),
+        limiter=limiter,
         telemetry=telemetry,
         routes=[route for router in routers for route in router.routes],
         admin_keys=admin_keys,

@@ -8,6 +8,7 @@ from starlette.requests import Request
 
 from omnivox.chat.service import ChatService
 from omnivox.config import Settings
+from omnivox.realtime.service import RealtimeService
 from omnivox.serving.catalog import ModelCatalog
 from omnivox.synthesis.service import SpeechService
 from omnivox.transcription.service import TranscriptionService
@@ -20,6 +21,7 @@ class Services:
     chat: ChatService
     transcription: TranscriptionService
     speech: SpeechService
+    realtime: RealtimeService
 
 
 def services(request: Request) -> Services:

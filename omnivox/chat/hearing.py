@@ -1,5 +1,6 @@
-"""Hearing `input_audio` parts: decode, check the limits, recognise, and describe what was heard for the
-language model -- the transcript plus the cues a transcript alone drops (docs/audio-input.md).
+"""Hearing `input_audio` parts: decode, check the limits, recognise, and render what was heard for the
+language model -- the words, as if typed, plus the cues a transcript alone drops when they carry
+information (`[audio] cues`, docs/audio-input.md).
 
 Runs in `ChatService.prepare`, before any byte of the answer: a file that cannot be used is a 400 naming
 its part, never a silent drop.
@@ -8,8 +9,9 @@ its part, never a silent drop.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import anyio.to_thread
 import numpy as np
@@ -30,6 +32,8 @@ MAX_PAUSES_REPORTED = 3
 NO_SPEECH_PROB = 0.6
 LOW_LOGPROB = -1.0
 QUIET_DBFS = -45.0
+
+CueMode = Literal["auto", "always", "never"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +58,11 @@ def _speech_segments(transcript: Transcript) -> list[str]:
 
 
 def describe(number: int, audio: Audio, transcript: Transcript) -> str:
-    """The text block for audio part `number`: a header of cues, then the transcript in quotes."""
+    """The full block for audio part `number` (`cues = "always"`): a header of every cue, then the
+    transcript in quotes."""
     cues = [f"{audio.duration:.1f} s"]
     level = dbfs(audio.samples)
-    spoken = _speech_segments(transcript)
+    spoken = _spoken_text(transcript)
     if not spoken:
         cues.append("no speech detected (silence, noise or music)")
     else:
@@ -71,12 +76,62 @@ def describe(number: int, audio: Audio, transcript: Transcript) -> str:
             for gap, word in _pauses(transcript)[:MAX_PAUSES_REPORTED]
         ]
     cues.append(f"loudness: {level:.0f} dBFS" + (" (very quiet)" if level < QUIET_DBFS else ""))
-    if np.mean(np.abs(audio.samples) >= 0.999) > 0.001:
+    if _clipped(audio):
         cues.append("clipped (distorted)")
     header = f"[audio input {number}: " + "; ".join(cues) + "]"
     if not spoken:
         return header
-    return header + "\n" + '"' + "".join(spoken).strip() + '"'
+    return header + "\n" + '"' + spoken + '"'
+
+
+def informative_cues(audio: Audio, transcript: Transcript) -> list[str]:
+    """The cues worth the model's attention (`cues = "auto"`): what a transcript drops and a listener
+    would notice. Duration, loudness in range, an ordinary speaking rate and English say nothing: left out."""
+    cues = []
+    if not _spoken_text(transcript):
+        cues.append("no speech heard")
+    elif transcript.language != "en":
+        cues.append(f"language: {transcript.language}")
+    level = dbfs(audio.samples)
+    if level < QUIET_DBFS:
+        cues.append("very quiet")
+    if _clipped(audio):
+        cues.append("clipped")
+    if _spoken_text(transcript):
+        cues += [
+            f'{gap:.1f} s pause after "{word.strip()}"'
+            for gap, word in _pauses(transcript)[:MAX_PAUSES_REPORTED]
+        ]
+    return cues
+
+
+def render_heard(number: int, audio: Audio, transcript: Transcript, *, cues: CueMode, lone: bool) -> str:
+    """What the language model reads in place of audio part `number`.
+
+    `auto`: a part that is its message's whole content (`lone`) becomes the words said, exactly as if
+    typed; informative cues, if any, follow on a line of their own in parentheses. A part beside text or
+    other parts is `[audio n] "words"`, cues inside the brackets. `never`: the words alone. `always`:
+    the full header (`describe`)."""
+    if cues == "always":
+        return describe(number, audio, transcript)
+    words = _spoken_text(transcript)
+    if cues == "never":
+        return words
+    notes = informative_cues(audio, transcript)
+    if lone:
+        if not words:
+            return "(" + "; ".join(notes) + ")"
+        return words + ("\n(" + "; ".join(notes) + ")" if notes else "")
+    label = "[" + "; ".join([f"audio {number}", *notes]) + "]"
+    return label + (f' "{words}"' if words else "")
+
+
+def _spoken_text(transcript: Transcript) -> str:
+    return "".join(_speech_segments(transcript)).strip()
+
+
+def _clipped(audio: Audio) -> bool:
+    return bool(np.mean(np.abs(audio.samples) >= 0.999) > 0.001)
 
 
 def _pauses(transcript: Transcript) -> list[tuple[float, str]]:
@@ -98,9 +153,12 @@ class Hearing:
             max_seconds=settings.max_seconds_per_part, max_channels=settings.max_channels
         )
 
-    async def hear(self, parts: Sequence[AudioPart], *, native: bool = False) -> list[Heard]:
-        """The strategy per model: transcribe each part and describe it (a text model), or, for a model
-        that hears (`native`), only decode and check it, so the audio itself reaches the model."""
+    async def hear(
+        self, parts: Sequence[AudioPart], *, native: bool = False, lone: Collection[int] = ()
+    ) -> list[Heard]:
+        """The strategy per model: transcribe each part and render it (a text model), or, for a model
+        that hears (`native`), only decode and check it, so the audio itself reaches the model. `lone`:
+        the numbers of the parts that are their message's whole content (`lone_audio`)."""
         if not parts:
             return []
         if self._recognizer is None and not native:
@@ -125,7 +183,13 @@ class Hearing:
         )
         self._telemetry.heard(total)
         return [
-            Heard(audio, transcript, describe(part.number, audio, transcript))
+            Heard(
+                audio,
+                transcript,
+                render_heard(
+                    part.number, audio, transcript, cues=self._settings.cues, lone=part.number in lone
+                ),
+            )
             for part, audio, transcript in zip(parts, decoded, transcripts, strict=True)
         ]
 

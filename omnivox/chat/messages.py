@@ -62,6 +62,18 @@ def audio_parts(messages: Sequence[PlannedMessage]) -> list[AudioPart]:
     return [p for m in messages for p in m.content if isinstance(p, AudioPart)]
 
 
+def lone_audio(messages: Sequence[PlannedMessage]) -> frozenset[int]:
+    """The numbers of the audio parts that are the whole content of their message (other parts, if
+    any, empty text): such a part reads as the message itself, like the same words typed."""
+    lone = set()
+    for message in messages:
+        parts = [p for p in message.content if isinstance(p, AudioPart)]
+        others = [p for p in message.content if not isinstance(p, AudioPart)]
+        if len(parts) == 1 and all(p == "" for p in others):
+            lone.add(parts[0].number)
+    return frozenset(lone)
+
+
 def audio_refs(messages: Sequence[PlannedMessage]) -> list[AudioRef]:
     return [p for m in messages for p in m.content if isinstance(p, AudioRef)]
 

@@ -16,7 +16,7 @@ from omnivox.chat.tools import plan_tools
 from omnivox.config import RequestLimits
 from omnivox.errors import InvalidRequest, UnsupportedParameter
 from omnivox.protocol.chat import ChatCompletionRequest
-from omnivox.runtimes.chat_model import Capabilities, OutputConstraint, ToolChoice
+from omnivox.runtimes.chat_model import Capabilities, JsonSchema, OutputConstraint, ToolChoice
 from omnivox.sampling.sampler import SamplingParams
 from omnivox.serving.catalog import ModelCatalog, ServedModel, ServedVoice
 
@@ -40,8 +40,8 @@ class ChatPlan:
     model_name: str  # the id the client asked for, echoed in responses
     messages: tuple[PlannedMessage, ...]  # rendered by the chat template once audio is heard
     sampling: SamplingParams
-    max_tokens: int | None  # None: until the context window is full
-    max_tokens_param: str  # which parameter set the limit, for error messages
+    max_tokens: int | None  # the request's limit, else the model's default; None: until the window is full
+    max_tokens_param: str | None  # which parameter set the limit, for error messages; None: the default
     stop: tuple[str, ...]
     n: int
     top_logprobs: int | None  # None: no logprobs
@@ -66,8 +66,9 @@ def build_plan(
     """Blocking (a schema's size is counted here): call it off the event loop."""
     model = catalog.resolve(request.model)
     _refuse_unsupported(request)
-    max_tokens, max_param = _max_tokens(request)
-    constraint = _tools(request) or response_constraint(request.response_format)
+    max_tokens, max_param = _max_tokens(request, model.default_max_tokens)
+    answer = response_constraint(request.response_format, request.structured_outputs is not False)
+    constraint = _tools(request, answer) or answer
     measure_constraint(constraint, limits)
     _refuse_incapable(request, model)
     return ChatPlan(
@@ -94,17 +95,9 @@ def build_plan(
     )
 
 
-def _tools(request: ChatCompletionRequest) -> ToolChoice | None:
-    tools = plan_tools(request.tools, request.tool_choice, request.parallel_tool_calls is not False)
-    if tools is None:
-        return None
-    if request.response_format is not None and request.response_format.get("type") != "text":
-        raise InvalidRequest(
-            "`response_format` together with `tools` is not supported yet.", param="response_format"
-        )
-    if request.stream and request.modalities and "audio" in request.modalities:
-        raise InvalidRequest("A streamed spoken answer cannot call tools yet.", param="tools")
-    return tools
+def _tools(request: ChatCompletionRequest, answer: JsonSchema | None) -> ToolChoice | None:
+    parallel = request.parallel_tool_calls is not False
+    return plan_tools(request.tools, request.tool_choice, parallel, answer)
 
 
 def _speech(request: ChatCompletionRequest, catalog: ModelCatalog, speaks: bool) -> SpeechPlan | None:
@@ -124,8 +117,6 @@ def _speech(request: ChatCompletionRequest, catalog: ModelCatalog, speaks: bool)
         )
     if request.stream and request.audio.format != "pcm16":
         raise InvalidRequest("Streamed audio output must use format pcm16.", param="audio.format")
-    if (request.n or 1) > 1:
-        raise InvalidRequest("Audio output supports one choice (`n` = 1).", param="n")
     requested = request.audio.voice
     if speaks:  # the model's own voice: omnivox's are not used
         name = requested if isinstance(requested, str) else str(requested.get("id", ""))
@@ -169,7 +160,9 @@ def _logit_bias(bias: dict[str, float] | None, vocab_size: int | None) -> tuple[
     return tuple(out)
 
 
-def _max_tokens(request: ChatCompletionRequest) -> tuple[int | None, str]:
+def _max_tokens(request: ChatCompletionRequest, default: int | None) -> tuple[int | None, str | None]:
+    """The completion limit and the parameter that set it; with neither parameter, the model's default
+    (param None: a limit the client did not ask for is shortened to fit the window, never refused)."""
     if request.max_tokens is not None and request.max_completion_tokens is not None:
         raise InvalidRequest(
             "Give either `max_completion_tokens` or the deprecated `max_tokens`, not both.",
@@ -177,7 +170,9 @@ def _max_tokens(request: ChatCompletionRequest) -> tuple[int | None, str]:
         )
     if request.max_tokens is not None:
         return request.max_tokens, "max_tokens"
-    return request.max_completion_tokens, "max_completion_tokens"
+    if request.max_completion_tokens is not None:
+        return request.max_completion_tokens, "max_completion_tokens"
+    return default, None
 
 
 def _stop_sequences(stop: str | list[str] | None) -> tuple[str, ...]:
@@ -228,7 +223,7 @@ _CAPABILITIES: tuple[tuple[str, _Check, _Capable], ...] = (
     ("n", lambda r: (r.n or 1) > 1, lambda c: c.n),
     (
         "response_format",
-        lambda r: r.response_format is not None and r.response_format.get("type") != "text",
+        lambda r: _json_response(r) and r.structured_outputs is not False,  # false: asked in the prompt
         lambda c: c.json_schema,
     ),
     ("tools", lambda r: bool(r.tools) and r.tool_choice != "none", lambda c: c.tools),
@@ -238,6 +233,11 @@ _CAPABILITIES: tuple[tuple[str, _Check, _Capable], ...] = (
         lambda c: c.tool_choice,
     ),
 )
+
+
+def _json_response(request: ChatCompletionRequest) -> bool:
+    return request.response_format is not None and request.response_format.get("type") != "text"
+
 
 _DEPRECATED = "is deprecated and not supported: use `tools` and `tool_choice`"
 _REFUSALS: tuple[tuple[str, _Check, str], ...] = (

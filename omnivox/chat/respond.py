@@ -177,15 +177,20 @@ class ResponseBuilder:
         delta = wire.Delta(tool_calls=[delta_call])
         return self._chunk([wire.ChunkChoice(index=index, delta=delta, logprobs=None, finish_reason=None)])
 
-    def audio_start_chunk(self, audio_id: str) -> wire.ChatCompletionChunk:
-        """First chunk of a spoken answer: the role, no text content, the audio id."""
+    def audio_start_chunk(self, audio_id: str, index: int = 0) -> wire.ChatCompletionChunk:
+        """First chunk of a choice's spoken answer: the role, no text content, the audio id."""
         delta = wire.Delta(role="assistant", content=None, refusal=None, audio=wire.DeltaAudio(id=audio_id))
-        return self._chunk([wire.ChunkChoice(index=0, delta=delta, logprobs=None, finish_reason=None)])
+        return self._chunk([wire.ChunkChoice(index=index, delta=delta, logprobs=None, finish_reason=None)])
 
     def audio_chunk(
-        self, *, transcript: str | None = None, data: str | None = None, expires_at: int | None = None
+        self,
+        *,
+        transcript: str | None = None,
+        data: str | None = None,
+        expires_at: int | None = None,
+        index: int = 0,
     ) -> wire.ChatCompletionChunk:
         fields = {"transcript": transcript, "data": data, "expires_at": expires_at}
         audio = wire.DeltaAudio(**{k: v for k, v in fields.items() if v is not None})
         delta = wire.Delta(audio=audio)
-        return self._chunk([wire.ChunkChoice(index=0, delta=delta, logprobs=None, finish_reason=None)])
+        return self._chunk([wire.ChunkChoice(index=index, delta=delta, logprobs=None, finish_reason=None)])

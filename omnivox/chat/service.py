@@ -4,6 +4,7 @@ layer sends a status line."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import weakref
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 import anyio.to_thread
 
 from omnivox.chat.hearing import Hearing
-from omnivox.chat.messages import audio_parts, audio_refs, render
+from omnivox.chat.messages import audio_parts, audio_refs, lone_audio, render
 from omnivox.chat.plan import ChatPlan, SpeechPlan, build_plan
 from omnivox.chat.respond import ChoiceResult, ResponseBuilder
 from omnivox.chat.speaking import Speaker
@@ -48,10 +49,9 @@ class PreparedChat:
 
 
 def generation_spec(plan: ChatPlan) -> GenerationSpec:
-    limit = plan.max_tokens if plan.max_tokens is not None else plan.model.default_max_tokens
     return GenerationSpec(
         sampling=plan.sampling,
-        max_tokens=limit,
+        max_tokens=plan.max_tokens,
         stop=plan.stop,
         n=plan.n,
         top_logprobs=plan.top_logprobs,
@@ -107,7 +107,9 @@ class ChatService:
         )
         recalled = await self._speaker.recall(audio_refs(plan.messages))
         native = plan.model.model.info.capabilities.hears_audio
-        heard = await self._hearing.hear(audio_parts(plan.messages), native=native)
+        heard = await self._hearing.hear(
+            audio_parts(plan.messages), native=native, lone=lone_audio(plan.messages)
+        )
         blocks = [h.block for h in heard]
         spec = dataclasses.replace(generation_spec(plan), on_usage=functools.partial(self._charge, plan))
         messages = render(plan.messages, blocks, recalled)
@@ -117,28 +119,33 @@ class ChatService:
             conversation = Conversation(messages, blocks)
         prompt = await plan.model.model.prompt(conversation, spec)
         if prompt.tokens is not None:
-            self._check_context(plan, prompt.tokens)
+            spec = self._check_context(plan, spec, prompt.tokens)
         return PreparedChat(plan, spec, prompt)
 
     @staticmethod
-    def _check_context(plan: ChatPlan, prompt_tokens: int) -> None:
+    def _check_context(plan: ChatPlan, spec: GenerationSpec, prompt_tokens: int) -> GenerationSpec:
+        """Refuse a prompt, or a prompt and the limit the client asked for, beyond the window. The model's
+        default limit is shortened to what the window leaves instead (the spec that says so)."""
         window = plan.model.model.info.context_window
         if window is None:
-            return
+            return spec
         if prompt_tokens >= window:
             raise ContextLengthExceeded(
                 f"This model's maximum context length is {window} tokens. However, your messages resulted "
                 f"in {prompt_tokens} tokens. Please reduce the length of the messages.",
                 param="messages",
             )
-        if plan.max_tokens is not None and prompt_tokens + plan.max_tokens > window:
-            raise ContextLengthExceeded(
-                f"This model's maximum context length is {window} tokens. However, you requested "
-                f"{prompt_tokens + plan.max_tokens} tokens ({prompt_tokens} in the messages, "
-                f"{plan.max_tokens} in the completion). Please reduce the length of the messages or "
-                "completion.",
-                param=plan.max_tokens_param,
-            )
+        if plan.max_tokens is None or prompt_tokens + plan.max_tokens <= window:
+            return spec
+        if plan.max_tokens_param is None:
+            return dataclasses.replace(spec, max_tokens=window - prompt_tokens)
+        raise ContextLengthExceeded(
+            f"This model's maximum context length is {window} tokens. However, you requested "
+            f"{prompt_tokens + plan.max_tokens} tokens ({prompt_tokens} in the messages, "
+            f"{plan.max_tokens} in the completion). Please reduce the length of the messages or "
+            "completion.",
+            param=plan.max_tokens_param,
+        )
 
     def _reserve(self, speech: SpeechPlan | None) -> Ticket | None:
         """A place in our voice's queue for a spoken answer (none for text, or a model that speaks)."""
@@ -181,14 +188,14 @@ class ChatService:
 
     async def complete(self, prepared: PreparedChat) -> ChatCompletion:
         plan = prepared.plan
-        voice = self._reserve(plan.speech)
+        voice = self._reserve(plan.speech)  # held until every choice is spoken
         try:
-            return await self._complete(prepared, voice)
+            return await self._complete(prepared)
         finally:
             if voice is not None:
                 voice.release()
 
-    async def _complete(self, prepared: PreparedChat, voice: Ticket | None) -> ChatCompletion:
+    async def _complete(self, prepared: PreparedChat) -> ChatCompletion:
         plan = prepared.plan
         events = self._start(prepared)
         with_logprobs = plan.top_logprobs is not None
@@ -207,16 +214,24 @@ class ChatService:
             events.cancel()
         if usage is None:
             raise ModelFailure("The generation ended without a result.")
-        speech = plan.speech
-        if speech is not None and not choices[0].tool_calls:  # a turn that calls tools is not spoken
-            if speech.voice is None:
-                choices[0].audio = await self._speaker.adopt(speech, spoken)
-            elif voice is not None:
-                charge = functools.partial(self._charge_spoken, plan, record_usage)  # on the voice's worker
-                choices[0].audio = await self._speaker.speak(
-                    speech, speech.voice, choices[0].text, voice, charge
-                )
+        if plan.speech is not None:
+            await asyncio.gather(
+                *(self._speak(plan, plan.speech, i, c, spoken) for i, c in enumerate(choices))
+            )
         return self._builder(plan).completion(choices, usage)
+
+    async def _speak(
+        self, plan: ChatPlan, speech: SpeechPlan, index: int, choice: ChoiceResult, spoken: list[AudioDelta]
+    ) -> None:
+        """One choice, spoken and stored under its own audio id (a turn that calls tools is not spoken).
+        The choices' voices are queued together on the voice's worker, under the request's one place."""
+        if choice.tool_calls:
+            return
+        if speech.voice is None:
+            choice.audio = await self._speaker.adopt(speech, [a for a in spoken if a.index == index])
+            return
+        charge = functools.partial(self._charge_spoken, plan, record_usage)  # on the voice's worker
+        choice.audio = await self._speaker.speak(speech, speech.voice, choice.text, Ticket.covered(), charge)
 
     async def stream(self, prepared: PreparedChat) -> AsyncIterator[ChatCompletionChunk]:
         """Admits and starts now; returns once the model has started (an upstream's answer headers), so
@@ -241,7 +256,9 @@ class ChatService:
         chunks: AsyncIterator[ChatCompletionChunk]
         if speech is not None:
             charge = functools.partial(self._charge_spoken, prepared.plan, usage_recorder())
-            chunks = spoken_chunks(speech, events, builder, self._speaker, reserved=voice, charge=charge)
+            chunks = spoken_chunks(
+                prepared.plan, events, builder, self._speaker, reserved=voice, charge=charge
+            )
         else:
             chunks = text_chunks(prepared.plan, events, builder)
         # A stream that is dropped unread (its client left before the first chunk) never runs its

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
-from omnivox.chat.plan import ChatPlan, SpeechPlan
+from omnivox.chat.plan import ChatPlan
 from omnivox.chat.respond import ResponseBuilder
-from omnivox.chat.speaking import Speaker, SpokenAudio, SpokenStart, SpokenText
+from omnivox.chat.speaking import Speaker, SpokenAnswer, SpokenAudio, SpokenStart, SpokenText
 from omnivox.protocol.chat import ChatCompletionChunk, FinishReason
 from omnivox.runtimes.chat_model import EventStream
 from omnivox.runtimes.events import (
     AudioDelta,
+    Event,
     Finished,
     TextDelta,
     ToolCallArguments,
@@ -20,6 +22,7 @@ from omnivox.runtimes.events import (
     UsageReport,
 )
 from omnivox.runtimes.worker import Ticket
+from omnivox.serving.catalog import ServedVoice
 from omnivox.synthesis.service import audio_tokens
 
 
@@ -52,42 +55,86 @@ async def text_chunks(
         events.cancel()
 
 
+class _Replayed:
+    """An event stream whose first events were read already (to see what kind of answer it is): they
+    come again first, then the rest."""
+
+    def __init__(self, head: Sequence[Event], rest: AsyncIterator[Event], events: EventStream) -> None:
+        self._head = head
+        self._rest = rest
+        self._events = events
+
+    async def __aiter__(self) -> AsyncIterator[Event]:
+        for event in self._head:
+            yield event
+        async for event in self._rest:
+            yield event
+
+    async def ready(self) -> None:
+        await self._events.ready()
+
+    def cancel(self) -> None:
+        self._events.cancel()
+
+
+class _Choice:
+    """One choice's events out of a generation of several, as an event stream of its own. Cancelling it
+    does nothing: the whole generation is cancelled by its reader (`spoken_chunks`), when it ends."""
+
+    def __init__(self, queue: asyncio.Queue[Event | BaseException | None], events: EventStream) -> None:
+        self._queue = queue
+        self._events = events
+
+    async def __aiter__(self) -> AsyncIterator[Event]:
+        while (item := await self._queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    async def ready(self) -> None:
+        await self._events.ready()
+
+    def cancel(self) -> None:
+        pass
+
+
+async def _calls_first(events: EventStream) -> tuple[bool, EventStream]:
+    """Whether an answer that may call tools calls: the model writes text or calls (its grammar sees to
+    it), so the first text, call, audio or end says which. The events read are put back in front."""
+    rest = aiter(events)
+    head: list[Event] = []
+    async for event in rest:
+        head.append(event)
+        if isinstance(event, TextDelta | ToolCallStart | AudioDelta | Finished):
+            return isinstance(event, ToolCallStart), _Replayed(head, rest, events)
+    return False, _Replayed(head, rest, events)
+
+
 @dataclass
 class _Outcome:
-    """What the text side learns while the audio side streams: its end and its usage."""
+    """What the text side learns while the audio side streams: its end."""
 
     reason: FinishReason = "stop"
-    usage: UsageReport | None = None
 
 
 async def _texts(events: EventStream, outcome: _Outcome) -> AsyncIterator[str]:
-    try:
-        async for event in events:
-            if isinstance(event, TextDelta):
-                yield event.text
-            elif isinstance(event, Finished):
-                outcome.reason = event.reason
-            elif isinstance(event, UsageReport):
-                outcome.usage = event
-    finally:
-        events.cancel()
+    async for event in events:
+        if isinstance(event, TextDelta):
+            yield event.text
+        elif isinstance(event, Finished):
+            outcome.reason = event.reason
 
 
 async def _audios(events: EventStream, outcome: _Outcome) -> AsyncIterator[AudioDelta]:
-    try:
-        async for event in events:
-            if isinstance(event, AudioDelta):
-                yield event
-            elif isinstance(event, Finished):
-                outcome.reason = event.reason
-            elif isinstance(event, UsageReport):
-                outcome.usage = event
-    finally:
-        events.cancel()
+    async for event in events:
+        if isinstance(event, AudioDelta):
+            yield event
+        elif isinstance(event, Finished):
+            outcome.reason = event.reason
 
 
 async def spoken_chunks(
-    speech: SpeechPlan,
+    plan: ChatPlan,
     events: EventStream,
     builder: ResponseBuilder,
     speaker: Speaker,
@@ -95,30 +142,86 @@ async def spoken_chunks(
     reserved: Ticket | None,
     charge: Callable[[float], None] | None = None,
 ) -> AsyncIterator[ChatCompletionChunk]:
-    """The id first; then for each piece its transcript and its pcm16 audio as it is synthesised (or, for
-    a model that speaks, as the model produces it); then `expires_at`, the finish reason and (if asked)
-    the usage. The Speaker stores the answer. `reserved`: the place in our voice's queue. The seconds
-    spoken are `charge`d when the stream ends, also when it is cut short."""
+    """A spoken answer of `plan.n` choices, one choice after another (each chunk carries its index):
+    each choice is spoken as it is generated (`_spoken_choice`), or, when it calls tools, its calls
+    stream as in a text answer. The events of later choices wait in their queues meanwhile. Then the
+    usage (if asked), with the audio tokens of all the choices. `reserved`: the place in our voice's
+    queue, held until the end."""
+    voice = plan.speech.voice if plan.speech is not None else None  # None: a model that speaks
+    queues: list[asyncio.Queue[Event | BaseException | None]] = [asyncio.Queue() for _ in range(plan.n)]
+    usage: list[UsageReport] = []
+    answers: list[SpokenAnswer] = []
+
+    async def pump() -> None:
+        try:
+            async for event in events:
+                if isinstance(event, UsageReport):
+                    usage.append(event)
+                elif 0 <= event.index < len(queues):
+                    queues[event.index].put_nowait(event)
+        except BaseException as exc:
+            for queue in queues:
+                queue.put_nowait(exc)
+            raise
+        for queue in queues:
+            queue.put_nowait(None)
+
+    pumping = asyncio.create_task(pump())
+    try:
+        for index, queue in enumerate(queues):
+            choice: EventStream = _Choice(queue, events)
+            calls = False
+            if plan.tools is not None:
+                calls, choice = await _calls_first(choice)
+            if calls:
+                chunks = text_chunks(plan, choice, builder)
+            else:
+                chunks = _spoken_choice(index, voice, choice, builder, speaker, answers, charge)
+            async for chunk in chunks:
+                yield chunk
+        await pumping  # raises what the generation raised
+        if usage and builder.include_usage:
+            yield builder.usage_chunk(usage[-1], sum(audio_tokens(a.seconds) for a in answers))
+    finally:
+        pumping.cancel()
+        events.cancel()
+        if reserved is not None:
+            reserved.release()
+
+
+async def _spoken_choice(
+    index: int,
+    voice: ServedVoice | None,
+    events: EventStream,
+    builder: ResponseBuilder,
+    speaker: Speaker,
+    answers: list[SpokenAnswer],
+    charge: Callable[[float], None] | None,
+) -> AsyncIterator[ChatCompletionChunk]:
+    """One choice: its audio id first; then for each piece its transcript and its pcm16 audio as it is
+    synthesised (or, for a model that speaks, as the model produces it); then `expires_at` and the finish
+    reason. The Speaker stores the answer (appended to `answers`). The seconds spoken are `charge`d when
+    the choice ends, also when it is cut short."""
     outcome = _Outcome()
-    if speech.voice is not None and reserved is not None:
-        items = speaker.stream(speech.voice, _texts(events, outcome), reserved)
-    else:
-        items = speaker.relay(_audios(events, outcome))
+    items = (
+        speaker.stream(voice, _texts(events, outcome), Ticket.covered())
+        if voice is not None
+        else speaker.relay(_audios(events, outcome))
+    )
     seconds = 0.0
     try:
         async for item in items:
             if isinstance(item, SpokenStart):
-                yield builder.audio_start_chunk(item.id)
+                yield builder.audio_start_chunk(item.id, index)
             elif isinstance(item, SpokenText):
-                yield builder.audio_chunk(transcript=item.text)
+                yield builder.audio_chunk(transcript=item.text, index=index)
             elif isinstance(item, SpokenAudio):
                 seconds += item.seconds
-                yield builder.audio_chunk(data=base64.b64encode(item.pcm).decode())
+                yield builder.audio_chunk(data=base64.b64encode(item.pcm).decode(), index=index)
             else:
-                yield builder.audio_chunk(expires_at=item.expires_at)
-                yield builder.finish_chunk(0, outcome.reason)
-                if outcome.usage is not None and builder.include_usage:
-                    yield builder.usage_chunk(outcome.usage, audio_tokens(item.seconds))
+                answers.append(item)
+                yield builder.audio_chunk(expires_at=item.expires_at, index=index)
+                yield builder.finish_chunk(index, outcome.reason)
     finally:
         if charge is not None:
             charge(seconds)

@@ -16,15 +16,16 @@ NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 SCHEMA_PARAM = "response_format.json_schema.schema"
 
 
-def response_constraint(response_format: dict[str, Any] | None) -> JsonSchema | None:
-    """The constraint a `response_format` asks for; None for plain text."""
+def response_constraint(response_format: dict[str, Any] | None, enforced: bool = True) -> JsonSchema | None:
+    """The constraint a `response_format` asks for; None for plain text. `enforced` False
+    (`structured_outputs: false`): the schema is asked for in the prompt, not enforced by grammar."""
     if response_format is None:
         return None
     kind = response_format.get("type")
     if kind == "text":
         return None
     if kind == "json_object":
-        return JsonSchema(None, param="response_format")
+        return JsonSchema(None, param="response_format", enforced=enforced)
     if kind != "json_schema":
         raise InvalidRequest(f"Unknown response format type {kind!r}.", param="response_format.type")
     spec = response_format.get("json_schema")
@@ -44,7 +45,8 @@ def response_constraint(response_format: dict[str, Any] | None) -> JsonSchema | 
     if not isinstance(schema, dict):
         raise InvalidRequest("A JSON schema must be an object.", param=SCHEMA_PARAM)
     strict = spec.get("strict")
-    return JsonSchema(schema, name, strict if isinstance(strict, bool) else None, SCHEMA_PARAM)
+    strict = strict if isinstance(strict, bool) else None
+    return JsonSchema(schema, name, strict, SCHEMA_PARAM, enforced)
 
 
 _NESTING = ("items", "prefixItems", "additionalProperties")
@@ -90,3 +92,4 @@ def measure_constraint(constraint: OutputConstraint | None, limits: RequestLimit
             measure_schema(constraint.schema, limits, constraint.param)
     elif constraint is not None:
         measure_schema({"anyOf": [dict(t.parameters) for t in constraint.tools]}, limits, "tools")
+        measure_constraint(constraint.answer, limits)

@@ -8,7 +8,7 @@ from typing import Any
 
 from omnivox.chat.structured import NAME
 from omnivox.errors import InvalidRequest
-from omnivox.runtimes.chat_model import Tool, ToolChoice
+from omnivox.runtimes.chat_model import JsonSchema, Tool, ToolChoice
 
 
 def _tool(entry: Any, path: str) -> Tool:
@@ -34,9 +34,13 @@ def _tool(entry: Any, path: str) -> Tool:
 
 
 def plan_tools(
-    tools: list[dict[str, Any]] | None, choice: str | dict[str, Any] | None, parallel: bool
+    tools: list[dict[str, Any]] | None,
+    choice: str | dict[str, Any] | None,
+    parallel: bool,
+    answer: JsonSchema | None = None,
 ) -> ToolChoice | None:
-    """Check `tools` and `tool_choice`; None when the model must not call (no tools, or `none`)."""
+    """Check `tools` and `tool_choice`; None when the model must not call (no tools, or `none`).
+    `answer`: what an answer that calls nothing must follow (the request's `response_format`)."""
     if not tools:
         if choice is not None:
             raise InvalidRequest(
@@ -53,11 +57,11 @@ def plan_tools(
         if name not in names:
             raise InvalidRequest(f"`tool_choice` names no declared function ({name!r}).", param="tool_choice")
         chosen = tuple(t for t in declared if t.name == name)
-        return ToolChoice(chosen, "required", parallel=False, function=name)
+        return ToolChoice(chosen, "required", parallel=False, function=name, answer=answer)
     if mode == "none":
         return None
     if mode == "auto":
-        return ToolChoice(tuple(declared), "auto", parallel)
+        return ToolChoice(tuple(declared), "auto", parallel, answer=answer)
     if mode == "required":
-        return ToolChoice(tuple(declared), "required", parallel)
+        return ToolChoice(tuple(declared), "required", parallel, answer=answer)
     raise InvalidRequest(f"Invalid `tool_choice` {mode!r}.", param="tool_choice")

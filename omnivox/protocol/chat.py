@@ -85,6 +85,9 @@ class ChatCompletionRequest(_Strict):
     logprobs: bool | None = None
     top_logprobs: int | None = Field(None, ge=0, le=20)
     response_format: dict[str, Any] | None = None
+    #: Not OpenAI's: the flag providers such as OpenRouter list. true (default): a `response_format`
+    #: schema is enforced by grammar; false: it is only described to the model, in the prompt.
+    structured_outputs: bool | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None

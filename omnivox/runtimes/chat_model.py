@@ -17,6 +17,7 @@ this contract nothing knows about tokens, templates or grammars:
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -65,23 +66,34 @@ class Tool:
 
 @dataclass(frozen=True, slots=True)
 class JsonSchema:
-    """The output must be JSON that validates against `schema` (None: any JSON object)."""
+    """The output must be JSON that validates against `schema` (None: any JSON object). `enforced`
+    False (`structured_outputs: false`): the schema is only asked for in the prompt (`instructions`)."""
 
     schema: Mapping[str, Any] | None
     name: str = "response"
     strict: bool | None = None
     param: str = "response_format"  # the request parameter that asked for it, for error messages
+    enforced: bool = True
+
+    def instructions(self) -> str:
+        """How the prompt asks for the output when it is not enforced."""
+        if self.schema is None:
+            return "Answer with a JSON object only."
+        schema = json.dumps(self.schema)
+        return f"Answer with JSON only, a value that validates against this JSON schema: {schema}"
 
 
 @dataclass(frozen=True, slots=True)
 class ToolChoice:
     """The model may (`auto`) or must (`required`) call one of `tools`; `function` names the one function
-    it must call when the request named it (then `tools` holds that function only)."""
+    it must call when the request named it (then `tools` holds that function only). `answer`: what an
+    answer that calls nothing must follow (a `response_format` given with the tools; None: free text)."""
 
     tools: tuple[Tool, ...]
     mode: Literal["auto", "required"]
     parallel: bool
     function: str | None = None
+    answer: JsonSchema | None = None
 
 
 #: What the output must follow, backend-neutral: each backend compiles it its own way (GBNF for the

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from omnivox.config import (
     LanguageModelSettings,
+    OmniModelSettings,
     SpeechModelSettings,
     UpstreamModelSettings,
     VoiceSettings,
@@ -102,9 +103,11 @@ def load_llama_cpp(settings: LanguageModelSettings) -> LanguageModel:
     )
 
 
-def _llama_cpp_chat(
-    settings: LanguageModelSettings | UpstreamModelSettings, worker: ModelWorker
-) -> ChatModel:
+#: Settings of a chat-model entry, one class per backend (omnivox.config.ModelSettings).
+ChatSettings = LanguageModelSettings | UpstreamModelSettings | OmniModelSettings
+
+
+def _llama_cpp_chat(settings: ChatSettings, worker: ModelWorker) -> ChatModel:
     from omnivox.backends.logits.model import LogitsChatModel
 
     if not isinstance(settings, LanguageModelSettings):
@@ -112,7 +115,7 @@ def _llama_cpp_chat(
     return LogitsChatModel(load_llama_cpp(settings), worker)
 
 
-def _upstream_chat(settings: LanguageModelSettings | UpstreamModelSettings, worker: ModelWorker) -> ChatModel:
+def _upstream_chat(settings: ChatSettings, worker: ModelWorker) -> ChatModel:
     from omnivox.backends.upstream.model import UpstreamChatModel  # here: imports httpx
 
     if not isinstance(settings, UpstreamModelSettings):
@@ -120,16 +123,28 @@ def _upstream_chat(settings: LanguageModelSettings | UpstreamModelSettings, work
     return UpstreamChatModel(settings, worker)
 
 
+def _omni_chat(settings: ChatSettings, worker: ModelWorker) -> ChatModel:
+    try:  # here, and only here: imports torch and transformers (the `omni` extra)
+        from omnivox.backends.omni.model import OmniChatModel
+    except ImportError as exc:
+        raise ModelLoadError(
+            f"the transformers-omni backend needs the `omni` extra (torch, transformers): {exc}"
+        ) from exc
+
+    if not isinstance(settings, OmniModelSettings):
+        raise ModelLoadError(f"{settings.id!r}: transformers-omni settings expected")
+    return OmniChatModel(settings, worker)
+
+
 #: Chat-model backends by the `backend` of a `[[models]]` entry; each takes its own settings class.
-BACKENDS: Mapping[str, Callable[[LanguageModelSettings | UpstreamModelSettings, ModelWorker], ChatModel]] = {
+BACKENDS: Mapping[str, Callable[[ChatSettings, ModelWorker], ChatModel]] = {
     "llama.cpp": _llama_cpp_chat,
     "openai": _upstream_chat,
+    "transformers-omni": _omni_chat,
 }
 
 
-def load_chat_model(
-    settings: LanguageModelSettings | UpstreamModelSettings, worker: ModelWorker
-) -> ChatModel:
+def load_chat_model(settings: ChatSettings, worker: ModelWorker) -> ChatModel:
     factory = _pick(BACKENDS, settings.backend, f"backend for {settings.id!r}:")
     return factory(settings, worker)
 

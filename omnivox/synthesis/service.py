@@ -20,6 +20,7 @@ from omnivox.protocol.speech import SpeechAudioDelta, SpeechAudioDone, SpeechReq
 from omnivox.runtimes.synthesis import SpeechSynthesizer
 from omnivox.runtimes.worker import JobStream
 from omnivox.serving.catalog import ModelCatalog, ServedVoice
+from omnivox.synthesis.normalize import for_speech
 from omnivox.synthesis.segmenter import Segmenter, spoken
 from omnivox.telemetry import Telemetry
 from omnivox.usage.counts import Usage, milliseconds
@@ -41,8 +42,9 @@ def pieces_of(text: str) -> list[str]:
 
 
 def speak(voice: SpeechSynthesizer, pieces: Iterator[str] | list[str], speed: float) -> Iterator[Audio]:
+    """Each piece spoken in turn, rewritten first where a voice would misread it (`for_speech`)."""
     for piece in pieces:
-        yield from voice.synthesize(piece, speed=speed)
+        yield from voice.synthesize(for_speech(piece), speed=speed)
 
 
 def never_silent(chunks: Iterator[Audio]) -> Iterator[Audio]:

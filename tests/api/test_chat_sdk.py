@@ -249,3 +249,43 @@ def test_failure_after_streaming_started_is_one_error_event() -> None:
             list(_client(url).chat.completions.create(model="gpt-audio", messages=USER, stream=True))  # type: ignore[arg-type]
         # the server still serves
         assert _client(url).models.list().data
+
+
+PERSON = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}},
+    "required": ["name"],
+    "additionalProperties": False,
+}
+
+
+def _schema_in_prompt(prompt: str) -> str:
+    """A model that answers whether the schema was asked for in its prompt."""
+    return '{"name": "asked"}' if '"required": ["name"]' in prompt else "not asked"
+
+
+@pytest.mark.parametrize("flag", [True, False, None])
+def test_structured_outputs_false_asks_for_the_schema_in_the_prompt(flag: bool | None) -> None:
+    """`structured_outputs: false` puts the schema in the prompt and enforces nothing, so a model with no
+    grammar engine (the fake) serves it; `true` (the default) enforces by grammar, which this model
+    cannot: refused naming `response_format`, never ignored."""
+    with serve_fake(FakeLanguageModel(_schema_in_prompt)) as (url, _):
+        client = _client(url)
+        fmt = {"type": "json_schema", "json_schema": {"name": "person", "schema": PERSON}}
+        extra = {} if flag is None else {"structured_outputs": flag}
+        if flag is False:
+            answer = client.chat.completions.create(
+                model="gpt-audio", messages=USER, response_format=fmt, temperature=0, extra_body=extra
+            )
+            validate(answer.model_dump(mode="json", exclude_unset=True), "CreateChatCompletionResponse")
+            assert answer.choices[0].message.content == '{"name": "asked"}'
+        else:
+            with pytest.raises(openai.BadRequestError) as refused:
+                client.chat.completions.create(
+                    model="gpt-audio", messages=USER, response_format=fmt, temperature=0, extra_body=extra
+                )
+            assert refused.value.body["param"] == "response_format"  # type: ignore[index]
+        plain = client.chat.completions.create(
+            model="gpt-audio", messages=USER, temperature=0, extra_body=extra
+        )
+        assert plain.choices[0].message.content == "not asked"  # no schema, nothing asked

@@ -198,13 +198,6 @@ BAD_REQUESTS: list[tuple[str, Any, int, str | None, str | None]] = [
         "invalid_value",
     ),
     (
-        "audio with n > 1",
-        _body(modalities=["audio"], audio={"voice": "alloy", "format": "pcm16"}, n=2),
-        400,
-        "n",
-        "invalid_value",
-    ),
-    (
         "audio reference unknown",
         _body(messages=[{"role": "assistant", "audio": {"id": "audio_x"}}, *OK_MESSAGES]),
         400,
@@ -347,6 +340,21 @@ def test_prompt_longer_than_the_window() -> None:
         assert response.status_code == 400
         assert response.json()["error"]["code"] == "context_length_exceeded"
         assert response.json()["error"]["param"] == "max_completion_tokens"
+
+
+def test_the_models_default_limit_is_applied_and_fits_the_window() -> None:
+    """No limit in the request: the model's `max_completion_tokens` applies; where the window leaves less,
+    the answer gets what it leaves (finish `length`) instead of a 400 for a limit nobody asked for."""
+    chatty = FakeLanguageModel(script=lambda _: "z" * 500, context_window=100)
+    for default, completion in ((5, 5), (90, None)):
+        with serve_fake(chatty, default_max_tokens=default) as (url, _):
+            response = httpx.post(f"{url}/v1/chat/completions", json=_body(temperature=0))
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert answer["choices"][0]["finish_reason"] == "length"
+        usage = answer["usage"]
+        expected = completion if completion is not None else 100 - usage["prompt_tokens"]
+        assert usage["completion_tokens"] == expected
 
 
 def test_template_that_rejects_the_conversation_is_a_400() -> None:

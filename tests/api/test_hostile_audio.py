@@ -95,4 +95,4 @@ def test_real_speech_after_the_corpus(url: str, librivox: list[tuple[Path, str]]
     assert "dashwood" in response.json()["text"].lower()
     chat = _chat(url, path.read_bytes(), "wav", temperature=0)  # greedy: the fake echoes exactly
     assert chat.status_code == 200, chat.text
-    assert "[audio input 1: 7.1 s" in chat.json()["choices"][0]["message"]["content"]
+    assert "dashwood" in chat.json()["choices"][0]["message"]["content"].lower()

@@ -195,7 +195,7 @@ def test_a_128k_window_is_served_and_stated(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(
     os.environ.get("OMNIVOX_LONG_TESTS") != "1",
-    reason="a 100,000-token prompt takes about 2 hours on 2 CPU cores; set OMNIVOX_LONG_TESTS=1 to run it",
+    reason="a 112,039-token prompt: 2 h 19 min measured on 2 cores; set OMNIVOX_LONG_TESTS=1 to run it",
 )
 def test_a_prompt_of_more_than_100000_tokens_is_answered(tmp_path: Path) -> None:
     lines = [f"Note {i}: the keeper wrote {_text(str(i), 6)}" for i in range(6_200)]

@@ -212,7 +212,10 @@ def test_a_spoken_question_calls_a_tool_and_that_turn_has_no_audio(
         ({"tools": [{"type": "retrieval"}]}, "tools[0].type"),
         ({"tools": [{"type": "function", "function": {"name": "bad name"}}]}, "tools[0].function.name"),
         ({"tools": [*TOOLS, TOOLS[0]]}, "tools"),
-        ({"response_format": {"type": "json_object"}}, "response_format"),
+        (
+            {"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"not": {}}}}},
+            "response_format.json_schema.schema",
+        ),
         (
             {
                 "tools": [
@@ -233,3 +236,182 @@ def test_bad_tool_requests(url: str, fields: dict[str, Any], param: str) -> None
     assert response.status_code == 400, response.text
     validate(response.json(), "ErrorResponse")
     assert response.json()["error"]["param"] == param
+
+
+def _streamed_choice(url: str, body: dict[str, Any]) -> tuple[str | None, dict[int, dict[str, str]], str]:
+    """Choice 0 of a streamed answer: its finish reason, its calls (index -> name, arguments), its text."""
+    events, done = read_events(url, {**body, "stream": True})
+    assert done
+    reason, calls, content = None, {}, ""
+    for event in events:
+        validate(event, "CreateChatCompletionStreamResponse")
+        for choice in event["choices"]:
+            reason = choice["finish_reason"] or reason
+            content += choice["delta"].get("content") or ""
+            for delta in choice["delta"].get("tool_calls") or []:
+                call = calls.setdefault(delta["index"], {"name": "", "arguments": ""})
+                call["name"] += delta["function"].get("name") or ""
+                call["arguments"] += delta["function"].get("arguments") or ""
+    return reason, calls, content
+
+
+@pytest.mark.parametrize("limit", [22, 26])
+def test_a_call_cut_by_the_limit_finishes_with_length_streamed_or_not(url: str, limit: int) -> None:
+    """The limit ends the answer inside a call's arguments: `finish_reason` is `length` (as OpenAI says),
+    not `tool_calls`, and the cut call is the same streamed or not: its name and the arguments so far."""
+    body = {
+        "model": "gpt-audio",
+        "messages": ASK,
+        "tools": TOOLS,
+        "tool_choice": "required",
+        "seed": 3,
+        "max_completion_tokens": limit,
+    }
+    whole = completion(url, body, timeout=300)
+    validate(whole, "CreateChatCompletionResponse")
+    choice = whole["choices"][0]
+    assert choice["finish_reason"] == "length"
+    calls = choice["message"]["tool_calls"]
+    assert len(calls) == 1 and calls[0]["function"]["name"] in SCHEMAS
+    arguments = calls[0]["function"]["arguments"]
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(arguments)  # cut
+    reason, streamed, _ = _streamed_choice(url, body)
+    assert reason == "length"
+    assert streamed == {0: {"name": calls[0]["function"]["name"], "arguments": arguments}}
+
+
+ANSWER = {
+    "type": "object",
+    "properties": {"reply": {"type": "string", "maxLength": 30}, "sure": {"type": "boolean"}},
+    "required": ["reply", "sure"],
+    "additionalProperties": False,
+}
+ANSWER_FORMAT = {"type": "json_schema", "json_schema": {"name": "answer", "schema": ANSWER, "strict": True}}
+#: SmolLM2's tokens that start with `<`: banned, the model cannot begin a call and must answer.
+OPENING = [44, 2067, 9617, 10204, 22577, 22646, 33691]
+
+
+def _accepts(model: Any, grammar: str, text: str) -> bool:
+    constraint = model.constrain(grammar)
+    try:
+        for token in model.tokenize(text):
+            if not constraint.allows(token):
+                return False
+            constraint.accept(token)
+        return True
+    finally:
+        constraint.close()
+
+
+def test_one_grammar_takes_a_call_or_a_schema_valid_answer() -> None:
+    from omnivox.backends.logits.tool_format import calls_grammar
+    from omnivox.config import LanguageModelSettings
+    from omnivox.runtimes.chat_model import JsonSchema, Tool, ToolChoice
+    from omnivox.serving.registry import load_llama_cpp
+
+    tools = tuple(Tool(t["function"]["name"], "", t["function"]["parameters"]) for t in TOOLS)
+    answer = JsonSchema(ANSWER, "answer")
+    model = load_llama_cpp(LanguageModelSettings(id="smollm2", context_window=512))
+    try:
+        auto = calls_grammar(ToolChoice(tools, "auto", True, answer=answer))
+        call = '<tool_call>{"name": "get_time", "arguments": {"city": "Oslo"}}</tool_call>'
+        assert _accepts(model, auto, call)
+        assert _accepts(model, auto, '{"reply": "hi", "sure": true}')
+        assert not _accepts(model, auto, "Hello")  # free text: not without the schema
+        assert not _accepts(model, auto, '{"other": 1}')
+        required = calls_grammar(ToolChoice(tools, "required", True, answer=answer))
+        assert _accepts(model, required, call)
+        assert not _accepts(model, required, '{"reply": "hi", "sure": true}')
+    finally:
+        model.close()
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_tools_with_a_json_schema_call_or_answer_valid_json(url: str, seed: int) -> None:
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0, timeout=1200)
+    for streamed in (False, True):
+        kwargs: dict[str, Any] = {"model": "gpt-audio", "messages": ASK, "tools": TOOLS, "seed": seed}
+        kwargs |= {"response_format": ANSWER_FORMAT, "max_completion_tokens": 80}
+        if not streamed:
+            choice = client.chat.completions.create(**kwargs).choices[0]
+            calls = [c.model_dump() for c in choice.message.tool_calls or []]
+            reason, content = choice.finish_reason, choice.message.content
+        else:
+            reason, streamed_calls, content = _streamed_choice(url, kwargs)
+            calls = [{"function": c} for c in streamed_calls.values()]
+        if reason == "tool_calls":
+            for call in calls:
+                jsonschema.validate(
+                    json.loads(call["function"]["arguments"]), SCHEMAS[call["function"]["name"]]
+                )
+        else:
+            assert reason == "stop"
+            jsonschema.validate(json.loads(content or ""), ANSWER)
+
+
+def test_tools_with_a_json_schema_answer_when_no_call_can_start(url: str) -> None:
+    choice = _complete(
+        url, response_format=ANSWER_FORMAT, logit_bias={str(t): -100 for t in OPENING}, seed=4
+    )["choices"][0]
+    assert choice["finish_reason"] == "stop" and not choice["message"].get("tool_calls")
+    jsonschema.validate(json.loads(choice["message"]["content"]), ANSWER)
+
+
+def _spoken_stream(url: str, **fields: Any) -> tuple[str | None, dict[int, dict[str, str]], dict[str, Any]]:
+    """A streamed spoken answer through the SDK: its finish reason, its calls, and its audio (id,
+    transcript, pcm16 bytes) read from `delta.audio` (a dict on openai 1.x, typed on 2.x: dumped)."""
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0, timeout=1200)
+    stream = client.chat.completions.create(
+        model="gpt-audio",
+        tools=TOOLS,
+        stream=True,
+        modalities=["text", "audio"],
+        audio={"voice": "coral", "format": "pcm16"},
+        **fields,
+    )
+    reason, calls = None, {}
+    audio: dict[str, Any] = {"id": None, "transcript": "", "data": b""}
+    for chunk in stream:
+        validate(chunk.model_dump(mode="json", exclude_unset=True), "CreateChatCompletionStreamResponse")
+        for choice in chunk.choices:
+            reason = choice.finish_reason or reason
+            for delta in choice.delta.tool_calls or []:
+                call = calls.setdefault(delta.index, {"name": "", "arguments": ""})
+                call["name"] += (delta.function and delta.function.name) or ""
+                call["arguments"] += (delta.function and delta.function.arguments) or ""
+            spoken = choice.delta.model_dump().get("audio") or {}
+            audio["id"] = spoken.get("id") or audio["id"]
+            audio["transcript"] += spoken.get("transcript") or ""
+            audio["data"] += base64.b64decode(spoken.get("data") or "")
+    return reason, calls, audio
+
+
+def test_a_streamed_spoken_answer_calls_a_tool_and_the_turn_after_is_spoken(url: str) -> None:
+    reason, calls, audio = _spoken_stream(url, messages=ASK, tool_choice="required", seed=1)
+    assert reason == "tool_calls" and calls and audio["id"] is None and not audio["data"]
+    for call in calls.values():
+        jsonschema.validate(json.loads(call["arguments"]), SCHEMAS[call["name"]])
+    name, arguments = calls[0]["name"], calls[0]["arguments"]
+    turn = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": name, "arguments": arguments}}
+        ],
+    }
+    result = {"role": "tool", "tool_call_id": "call_1", "content": '{"weather": "sunny, 21 C"}'}
+    after = [*ASK, turn, result]
+    banned = {str(t): -100 for t in OPENING}  # so that the model answers rather than calls again
+    reason, calls, audio = _spoken_stream(
+        url, messages=after, logit_bias=banned, seed=1, max_completion_tokens=40
+    )
+    assert reason in ("stop", "length") and not calls
+    assert audio["id"] and audio["transcript"].strip() and len(audio["data"]) > 4800  # > 0.1 s of pcm16
+    again = [
+        *after,
+        {"role": "assistant", "audio": {"id": audio["id"]}},
+        {"role": "user", "content": "Thanks!"},
+    ]
+    reply = _complete(url, messages=again, tool_choice="none", max_completion_tokens=5)
+    assert reply["choices"][0]["message"]["content"]  # the stored spoken answer is reusable

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from omnivox.protocol.chat import FinishReason
+from omnivox.runtimes.chat_model import GenerationSpec
 from omnivox.runtimes.events import Alternative, Event, Finished, TextDelta, TokenLogprob, UsageReport
 from omnivox.runtimes.language_model import EvaluationCancelled, LanguageModel
 from omnivox.sampling.sampler import Sampler, SamplingParams, log_sum_exp, top_indices
@@ -38,6 +39,22 @@ class GenerationJob:
     top_logprobs: int | None = None  # None: no logprobs; 0..20 alternatives per token
     audio_tokens: int = 0  # prompt tokens standing for audio input, reported in the usage
     grammar: str | None = None  # GBNF the output must follow
+
+    @classmethod
+    def of(
+        cls, prompt: Sequence[int], spec: GenerationSpec, audio_tokens: int, grammar: str | None = None
+    ) -> GenerationJob:
+        """The job a chat model's prompt and the request's spec describe (every logits-driven backend)."""
+        return cls(
+            prompt,
+            spec.sampling,
+            spec.max_tokens,
+            spec.stop,
+            spec.n,
+            spec.top_logprobs,
+            audio_tokens,
+            grammar,
+        )
 
 
 @dataclass(slots=True)

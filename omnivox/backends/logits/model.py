@@ -78,8 +78,10 @@ class LogitsChatModel:
         constraint = spec.constraint
         grammar: str | None = None
         described: str | None = None  # the tools, described in the system message
-        if isinstance(constraint, JsonSchema):
+        if isinstance(constraint, JsonSchema) and constraint.enforced:
             grammar = constraint_grammar(constraint)
+        elif isinstance(constraint, JsonSchema):
+            described = constraint.instructions()
         elif constraint is not None:
             grammar, described = calls_grammar(constraint), instructions(constraint)
         ids = self._builder.tokens(conversation.messages, described)
@@ -91,16 +93,7 @@ class LogitsChatModel:
         if not isinstance(prompt, TokenPrompt):
             raise TypeError("LogitsChatModel generates from its own prompts only")
         ticket = self._worker.admit()
-        job = GenerationJob(
-            prompt.ids,
-            spec.sampling,
-            spec.max_tokens,
-            spec.stop,
-            spec.n,
-            spec.top_logprobs,
-            prompt.audio_tokens,
-            prompt.grammar,
-        )
+        job = GenerationJob.of(prompt.ids, spec, prompt.audio_tokens, prompt.grammar)
         if self._scheduler is not None:
             run = functools.partial(_run_batched, self._scheduler, job, prompt.calls, spec.on_usage)
         else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from omnivox.errors import InvalidRequest
@@ -35,11 +36,15 @@ _STRICT_CHAR_RULE = r'char ::= [^"\\\x7F\x00-\x1F]'
 
 
 @functools.lru_cache(maxsize=256)
-def _grammar(schema_json: str) -> str:
-    from llama_cpp.llama_grammar import json_schema_to_gbnf
+def _grammar(named_json: str) -> str:
+    """One grammar for `[[rule name, schema], ...]`: each schema becomes the rule of its name ("": root),
+    sharing the converter's primitive rules (two schemas' own rules never collide: names are numbered)."""
+    from llama_cpp.llama_grammar import SchemaConverter
 
-    grammar = str(json_schema_to_gbnf(schema_json))
-    return grammar.replace(_CHAR_RULE, _STRICT_CHAR_RULE)
+    converter = SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
+    for i, (name, schema) in enumerate(json.loads(named_json)):
+        converter.visit(converter.resolve_refs(schema, f"schema{i}"), name)
+    return str(converter.format_grammar()).replace(_CHAR_RULE, _STRICT_CHAR_RULE)
 
 
 def _audit(schema: Any, where: str) -> None:
@@ -78,13 +83,26 @@ MAX_GRAMMAR_BYTES = 1 << 20
 
 def schema_grammar(schema: Any, *, param: str) -> str:
     """The grammar of `schema`; a schema the converter cannot honour is a 400 naming `param`."""
-    if not isinstance(schema, dict):
-        raise InvalidRequest("A JSON schema must be an object.", param=param)
-    if "$ref" in schema:  # the converter resolves references below the root only: same meaning via allOf
-        schema = {k: v for k, v in schema.items() if k != "$ref"} | {"allOf": [{"$ref": schema["$ref"]}]}
+    return schemas_grammar([("", schema, param)])
+
+
+def schemas_grammar(named: Sequence[tuple[str, Any, str]]) -> str:
+    """One grammar in which each `(rule name, schema, param)` is the rule of that name ("": `root`); a
+    schema the converter cannot honour is a 400 naming its `param`."""
+    entries = []
+    for name, schema, param in named:
+        if not isinstance(schema, dict):
+            raise InvalidRequest("A JSON schema must be an object.", param=param)
+        if "$ref" in schema:  # the converter resolves references below the root only: same via allOf
+            schema = {k: v for k, v in schema.items() if k != "$ref"} | {"allOf": [{"$ref": schema["$ref"]}]}
+        try:
+            _audit(schema, "schema")
+        except ValueError as exc:
+            raise InvalidRequest(f"This JSON schema cannot be honoured: {exc}", param=param) from None
+        entries.append((name, schema))
+    param = named[-1][2]
     try:
-        _audit(schema, "schema")
-        grammar = _grammar(json.dumps(schema))  # property order is kept: the output follows it
+        grammar = _grammar(json.dumps(entries))  # property order is kept: the output follows it
     except (AssertionError, KeyError, ValueError, TypeError, RecursionError) as exc:
         raise InvalidRequest(f"This JSON schema cannot be honoured: {exc}", param=param) from None
     if len(grammar) > MAX_GRAMMAR_BYTES:

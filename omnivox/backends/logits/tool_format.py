@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from omnivox.backends.logits.structured import schema_grammar
+from omnivox.backends.logits.structured import JSON_OBJECT, schemas_grammar
 from omnivox.runtimes.chat_model import Tool, ToolChoice
 from omnivox.runtimes.events import Event, Finished, TextDelta, ToolCallArguments, ToolCallStart
 
@@ -35,25 +35,37 @@ def _call_schema(tool: Tool) -> dict[str, Any]:
 
 
 def calls_grammar(choice: ToolChoice) -> str:
-    return _grammar(choice.tools, mode=choice.mode, parallel=choice.parallel)
+    """GBNF: one call is `<tool_call>` + the JSON of a declared function's call + `</tool_call>`; under
+    `auto`, an answer instead: free text that does not start with `<`, or, when a `response_format` came
+    with the tools (and is enforced), JSON that validates against it: one grammar for both."""
+    named: list[tuple[str, Any, str]] = [
+        ("call-json", {"anyOf": [_call_schema(t) for t in choice.tools]}, "tools")
+    ]
+    answer = choice.answer if choice.mode == "auto" else None
+    enforced = answer is not None and answer.enforced
+    if answer is not None and enforced:
+        named.append(("answer", dict(answer.schema or JSON_OBJECT), answer.param))
+    calls = 'call ("\\n" call)*' if choice.parallel else "call"
+    rules = [schemas_grammar(named), f'call ::= "{OPEN}" call-json "{CLOSE}"', f"calls ::= {calls}"]
+    if choice.mode == "required":
+        rules.append("root ::= calls")
+    elif enforced:
+        rules.append("root ::= calls | answer")
+    else:
+        rules += ["root ::= calls | text", r"text ::= [^<\x00] [^\x00]*"]
+    return "\n".join(rules)
 
 
 def instructions(choice: ToolChoice) -> str:
-    return _instructions(choice.tools, mode=choice.mode)
+    """The tools described for the system message; and the answer's format, when one was asked for."""
+    described = _instructions(choice.tools, mode=choice.mode)
+    if choice.answer is not None and choice.mode == "auto":
+        described += f" When you answer instead, {_lowered(choice.answer.instructions())}"
+    return described
 
 
-def _grammar(tools: Sequence[Tool], *, mode: str, parallel: bool) -> str:
-    """GBNF: one call is `<tool_call>` + the JSON of a declared function's call + `</tool_call>`."""
-    schema = {"anyOf": [_call_schema(t) for t in tools]}
-    call_json = schema_grammar(schema, param="tools")
-    call_json = re.sub(r"^root ::=", "call-json ::=", call_json, count=1, flags=re.MULTILINE)
-    calls = 'call ("\\n" call)*' if parallel else "call"
-    rules = [call_json, f'call ::= "{OPEN}" call-json "{CLOSE}"', f"calls ::= {calls}"]
-    if mode == "auto":
-        rules += ["root ::= calls | text", r"text ::= [^<\x00] [^\x00]*"]
-    else:
-        rules.append("root ::= calls")
-    return "\n".join(rules)
+def _lowered(text: str) -> str:
+    return text[:1].lower() + text[1:]
 
 
 def _instructions(tools: Sequence[Tool], *, mode: str) -> str:
@@ -203,9 +215,15 @@ def calls_from_text(events: Iterator[Event]) -> Iterator[Event]:
         elif isinstance(event, Finished):
             streamer = streamers.setdefault(event.index, CallStreamer())
             yield from _events(event.index, streamer.finish(), called)
-            yield Finished(event.index, "tool_calls") if event.index in called else event
+            yield _finished(event, event.index in called)
         else:
             yield event
+
+
+def _finished(event: Finished, called: bool) -> Finished:
+    """A choice that called ends with `tool_calls`, unless the token limit cut it (`length`, as OpenAI
+    says): then its last call's arguments are the fragment written so far, streamed or not."""
+    return Finished(event.index, "tool_calls") if called and event.reason != "length" else event
 
 
 def _events(index: int, items: list[StreamItem], called: set[int]) -> Iterator[Event]:

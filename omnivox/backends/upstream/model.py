@@ -103,7 +103,11 @@ class UpstreamChatModel:
 
     async def prompt(self, conversation: Conversation, spec: GenerationSpec) -> Prompt:
         # The upstream renders its own template and counts its own tokens: the context is its to check.
-        return UpstreamPrompt(None, 0, tuple(conversation.messages))
+        messages = tuple(conversation.messages)
+        answer = _answer(spec)
+        if answer is not None and not answer.enforced:  # asked for in the prompt only
+            messages = ({"role": "system", "content": answer.instructions()}, *messages)
+        return UpstreamPrompt(None, 0, messages)
 
     def generate(self, prompt: Prompt, spec: GenerationSpec) -> UpstreamStream:
         if not isinstance(prompt, UpstreamPrompt):
@@ -139,9 +143,10 @@ class UpstreamChatModel:
             body |= {"logprobs": True, "top_logprobs": spec.top_logprobs}
         if spec.stream:
             body["stream_options"] = {"include_usage": True}
-        if isinstance(spec.constraint, JsonSchema):
-            body["response_format"] = _response_format(spec.constraint)
-        elif isinstance(spec.constraint, ToolChoice):
+        answer = _answer(spec)
+        if answer is not None and answer.enforced:
+            body["response_format"] = _response_format(answer)
+        if isinstance(spec.constraint, ToolChoice):
             body |= _tools(spec.constraint)
         return body
 
@@ -188,6 +193,12 @@ class UpstreamChatModel:
             raise UpstreamFailure(
                 f"The upstream model server at {where} cannot be reached or broke off: {exc!r}."
             ) from None
+
+
+def _answer(spec: GenerationSpec) -> JsonSchema | None:
+    """What an answer (not a call) must follow: the response_format, alone or given with tools."""
+    constraint = spec.constraint
+    return constraint.answer if isinstance(constraint, ToolChoice) else constraint
 
 
 def _response_format(constraint: JsonSchema) -> dict[str, Any]:

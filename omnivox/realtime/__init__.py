@@ -1,0 +1,1 @@
+"""The Realtime API (/v1/realtime): sessions, conversation items, turn detection, responses."""
