@@ -15,8 +15,8 @@ from omnivox.config import (
     OPENAI_SPEECH_ALIASES,
     OPENAI_VOICES,
     LanguageModelSettings,
+    ModelSettings,
     Settings,
-    UpstreamModelSettings,
 )
 from omnivox.errors import InvalidRequest, ModelLoadError, ModelNotFound
 from omnivox.runtimes.chat_model import ChatModel
@@ -235,7 +235,7 @@ class ModelCatalog:
 M = TypeVar("M")
 
 
-def _chat_worker(entry: LanguageModelSettings | UpstreamModelSettings, max_pending: int) -> ModelWorker:
+def _chat_worker(entry: ModelSettings, max_pending: int) -> ModelWorker:
     """A llama.cpp model decodes up to `max_batch` requests together, each on a worker thread of its own."""
     threads = entry.max_batch if isinstance(entry, LanguageModelSettings) else 1
     return ModelWorker(entry.id, max_pending, threads)
