@@ -68,6 +68,7 @@ class _Prefill:
     sequence: int
     tokens: Sequence[int]
     cancelled: threading.Event | None
+    source: int | None = None  # a sequence holding the evaluated prompt, copied first (parallel choices)
     reply: _Reply = field(default_factory=_Reply)
     chunks: Generator[None, None, Evaluation] | None = None
 
@@ -88,6 +89,7 @@ class BatchScheduler:
         self._gather = gather
         self._cond = threading.Condition()
         self._free = list(range(runtime.info.sequences))  # least recently used first
+        self._waiting = 0  # generations waiting for a sequence
         self._prefills: deque[_Prefill] = deque()  # first come, first served
         self._steps: dict[int, tuple[int, _Reply]] = {}  # sequence -> (token, reply): asked to append
         self._first_asked = 0.0  # when the oldest of `_steps` asked
@@ -108,6 +110,14 @@ class BatchScheduler:
         """A sequence for one generation (taken at its first `evaluate`); `close` it when done."""
         return BatchSequence(self)
 
+    def lease_free(self) -> BatchSequence | None:
+        """One more sequence for a generation that holds one already (a parallel choice), if one is free
+        now and no generation waits for one; never waits (a generation holding sequences must not)."""
+        with self._cond:
+            if not self._free or self._waiting or self._closed:
+                return None
+            return BatchSequence(self, self._free.pop(0))  # the least recently used
+
     def close(self) -> None:
         """Stop the scheduler's thread; whatever waits gets ModelFailure."""
         with self._cond:
@@ -119,8 +129,10 @@ class BatchScheduler:
 
     def _acquire(self, tokens: Sequence[int]) -> int:
         with self._cond:
+            self._waiting += 1
             while not self._free and not self._closed:
                 self._cond.wait()
+            self._waiting -= 1
             if self._closed:
                 raise ModelFailure("the model is shutting down")
             # the free sequence holding the longest reusable prefix; ties: the least recently used
@@ -135,9 +147,13 @@ class BatchScheduler:
             self._cond.notify_all()
 
     def _evaluate(
-        self, sequence: int, tokens: Sequence[int], cancelled: threading.Event | None
+        self,
+        sequence: int,
+        tokens: Sequence[int],
+        cancelled: threading.Event | None,
+        source: int | None = None,
     ) -> Evaluation:
-        request = _Prefill(sequence, tokens, cancelled)
+        request = _Prefill(sequence, tokens, cancelled, source)
         with self._cond:
             self._decoding.discard(sequence)
             self._prefills.append(request)
@@ -215,6 +231,8 @@ class BatchScheduler:
             if request.cancelled is not None and request.cancelled.is_set():
                 raise EvaluationCancelled()
             if request.chunks is None:
+                if request.source is not None:
+                    self._runtime.copy(request.source, request.sequence)
                 request.chunks = self._runtime.prefill(request.sequence, request.tokens, self._prefill_rows)
             next(request.chunks)
             with self._cond:
@@ -244,10 +262,10 @@ class BatchSequence:
     """One generation's view of a batched runtime: a LanguageModel whose evaluation runs on the
     scheduler. Used by one thread; `close` returns its sequence."""
 
-    def __init__(self, scheduler: BatchScheduler) -> None:
+    def __init__(self, scheduler: BatchScheduler, sequence: int | None = None) -> None:
         self._scheduler = scheduler
         self._runtime = scheduler.runtime
-        self._sequence: int | None = None
+        self._sequence = sequence  # None: taken at the first `evaluate`
 
     @property
     def info(self) -> ModelInfo:
@@ -269,6 +287,15 @@ class BatchSequence:
         if self._sequence is None:
             self._sequence = self._scheduler._acquire(tokens)
         return self._scheduler._evaluate(self._sequence, tokens, cancelled)
+
+    def evaluate_from(
+        self, source: BatchSequence, tokens: Sequence[int], cancelled: threading.Event | None = None
+    ) -> Evaluation:
+        """`evaluate` on a copy of `source`, which has just evaluated `tokens` (and appended nothing
+        since): the prompt of parallel choices is computed once."""
+        if self._sequence is None or source._sequence is None:
+            raise ModelFailure("evaluate_from needs both sequences leased and the source evaluated")
+        return self._scheduler._evaluate(self._sequence, tokens, cancelled, source._sequence)
 
     def append(self, token: int) -> Logits:
         if self._sequence is None:

@@ -108,6 +108,12 @@ class BatchedLanguageModel(LanguageModel, Protocol):
         can interleave decode steps; returns the Evaluation."""
         ...
 
+    def copy(self, source: int, target: int) -> None:
+        """Make sequence `target` hold what `source` holds, its last evaluation included, so that
+        evaluating the same tokens on `target` computes nothing (the `n` choices of one request decode
+        in parallel from one evaluated prompt). What `target` held is dropped."""
+        ...
+
     def step(self, rows: Sequence[tuple[int, int]]) -> list[Logits]:
         """Extend each sequence of `rows` (sequence, token), at most one row per sequence, by its token in
         one decode call; return the next-token logits of each row, in order."""

@@ -12,11 +12,12 @@ from collections.abc import Generator, Sequence
 
 import pytest
 
-from omnivox.backends.logits.generate import GenerationJob, generate
+from omnivox.backends.logits.batched import generate_batched
+from omnivox.backends.logits.generate import GenerationJob, Tally, generate
 from omnivox.backends.logits.prompt import PromptBuilder
 from omnivox.errors import ModelFailure
 from omnivox.runtimes.batching import BatchScheduler
-from omnivox.runtimes.events import Event, TextDelta
+from omnivox.runtimes.events import Event, Finished, TextDelta, UsageReport
 from omnivox.runtimes.language_model import BatchedLanguageModel, Evaluation, ModelInfo
 from omnivox.sampling.sampler import SamplingParams
 from omnivox.tokens import Logits, TokenConstraint
@@ -31,8 +32,9 @@ class FakeBatchedModel:
     def __init__(self, sequences: int, chunk_delay: float = 0.0) -> None:
         self._models = [FakeLanguageModel() for _ in range(sequences)]
         self._info = dataclasses.replace(self._models[0].info, sequences=sequences)
-        self.log: list[tuple[str, object]] = []  # ("chunk", sequence) / ("step", rows)
+        self.log: list[tuple[str, object]] = []  # ("chunk", sequence) / ("step", rows) / ("copy", target)
         self._chunk_delay = chunk_delay
+        self._evaluated: dict[int, list[int]] = {}  # the prompt each sequence holds evaluated, as llama.cpp's
 
     @property
     def info(self) -> ModelInfo:
@@ -62,11 +64,19 @@ class FakeBatchedModel:
     def prefill(
         self, sequence: int, tokens: Sequence[int], max_rows: int
     ) -> Generator[None, None, Evaluation]:
+        if self._evaluated.get(sequence) == list(tokens):  # held already: nothing to compute
+            return self._models[sequence].evaluate(tokens)
+        self._evaluated[sequence] = list(tokens)
         for _ in range(0, len(tokens), max_rows):
             yield
             threading.Event().wait(self._chunk_delay)
             self.log.append(("chunk", sequence))
         return self._models[sequence].evaluate(tokens)
+
+    def copy(self, source: int, target: int) -> None:
+        self.log.append(("copy", target))
+        self._models[target].evaluate(self._evaluated[source])
+        self._evaluated[target] = self._evaluated[source]
 
     def step(self, rows: Sequence[tuple[int, int]]) -> list[Logits]:
         self.log.append(("step", len(rows)))
@@ -176,3 +186,47 @@ def test_closing_fails_what_waits() -> None:
     scheduler.close()
     with pytest.raises(ModelFailure):
         scheduler.lease().evaluate([1, 2, 3])
+
+
+def test_the_n_choices_decode_as_parallel_sequences_sharing_the_prompt() -> None:
+    model = FakeBatchedModel(4)
+    scheduler = BatchScheduler(model, "fake", gather=1.0)
+    job = dataclasses.replace(_job(model, "three at once"), n=3)
+    try:
+        events = list(generate_batched(scheduler, job, threading.Event(), Tally()))
+    finally:
+        scheduler.close()
+    texts: dict[int, str] = {}
+    for e in events:
+        if isinstance(e, TextDelta):
+            texts[e.index] = texts.get(e.index, "") + e.text
+    assert texts == dict.fromkeys(range(3), "You said: three at once")
+    assert {s for kind, s in model.log if kind == "chunk"} == {0}  # the prompt evaluated once...
+    assert [s for kind, s in model.log if kind == "copy"] == [1, 2]  # ...and copied
+    assert max(rows for kind, rows in model.log if kind == "step") == 3  # the choices decode together
+    order = [e.index for e in events if isinstance(e, TextDelta)]
+    assert order != sorted(order)  # interleaved, as OpenAI streams them
+    assert sorted(e.index for e in events if isinstance(e, Finished)) == [0, 1, 2]
+    usage = events[-1]
+    assert isinstance(usage, UsageReport) and usage.completion_tokens == 3 * len(texts[0])
+
+
+def test_parallel_choices_take_only_the_free_sequences_and_never_wait_for_more() -> None:
+    model = FakeBatchedModel(3)
+    scheduler = BatchScheduler(model, "fake", gather=0.01)
+    held = scheduler.lease()
+    try:
+        held.evaluate(model.tokenize("busy"))  # one sequence taken by another request
+        job = dataclasses.replace(_job(model, "five"), n=5)
+        events = list(generate_batched(scheduler, job, threading.Event(), Tally()))
+        held.close()
+    finally:
+        scheduler.close()
+    finished = [e.index for e in events if isinstance(e, Finished)]
+    assert sorted(finished) == [0, 1, 2, 3, 4]
+    assert [s for kind, s in model.log if kind == "copy"] == [2]  # two sequences for five choices
+    texts: dict[int, str] = {}
+    for e in events:
+        if isinstance(e, TextDelta):
+            texts[e.index] = texts.get(e.index, "") + e.text
+    assert texts == dict.fromkeys(range(5), "You said: five")

@@ -466,6 +466,25 @@ class LlamaCppModel:
         seq.classes.extend(entry.classes)
         return True
 
+    def copy(self, source: int, target: int) -> None:
+        """See BatchedLanguageModel.copy: the source's KV cells are copied through llama.cpp's state
+        (only the cells it holds, not the whole stream that a cross-stream llama_memory_seq_cp copies)."""
+        if source == target:
+            return
+        src, dst = self._seqs[source], self._seqs[target]
+        dst.evaluated = None
+        self._truncate(target, 0)
+        size = int(C.llama_state_seq_get_size(self._ctx, source))
+        data = (ctypes.c_uint8 * max(size, 1))()
+        written = int(C.llama_state_seq_get_data(self._ctx, data, size, source)) if size > 0 else 0
+        if written <= 0 or int(C.llama_state_seq_set_data(self._ctx, data, written, target)) == 0:
+            self._clear(target)
+            raise ModelFailure("llama.cpp could not copy a sequence's state")
+        dst.tokens.extend(src.tokens)
+        dst.classes.extend(src.classes)
+        if src.evaluated is not None:
+            dst.evaluated = (src.evaluated[0], src.evaluated[1].copy())
+
     def _clear(self, sequence: int) -> None:
         """Forget a sequence entirely (after a failure)."""
         C.llama_memory_seq_rm(self._memory, sequence, -1, -1)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import anyio.to_thread
 
+from omnivox.backends.logits.batched import generate_batched
 from omnivox.backends.logits.generate import GenerationJob, Tally, generate
 from omnivox.backends.logits.prompt import PromptBuilder
 from omnivox.backends.logits.structured import constraint_grammar
@@ -136,9 +137,11 @@ def _run_batched(
     on_usage: Callable[[UsageReport], None] | None,
     cancelled: threading.Event,
 ) -> Iterator[Event]:
-    """The generation on a sequence of the batch, returned when it ends, however it ends."""
-    sequence = scheduler.lease()
+    """The generation on sequences of the batch, returned when it ends, however it ends."""
+    tally = Tally()
     try:
-        yield from _run(sequence, job, calls, on_usage, cancelled)
+        events = generate_batched(scheduler, job, cancelled, tally)
+        yield from calls_from_text(events) if calls else events
     finally:
-        sequence.close()
+        if on_usage is not None:
+            on_usage(tally.report())
