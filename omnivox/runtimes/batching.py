@@ -7,10 +7,13 @@ for it. The scheduler's one thread alone drives the runtime:
 
 - prompts are evaluated first come, first served, in chunks of about `prefill_rows` rows, one chunk between
   two decode steps, so that running generations wait at most one chunk for a newcomer;
-- a decode step runs when every decoding sequence has asked for its next token, or `gather` seconds after
-  the first asked (a generation busy elsewhere does not hold the others back); it decodes one row per
-  sequence and hands each its own logits. Sampling, stops, grammars and cancellation stay with each
-  generation's thread (omnivox.backends.logits.generate), so each keeps its own state.
+- a decode step runs when every decoding sequence has asked for its next token, or a while after the
+  first asked (a generation busy elsewhere does not hold the others back): `gather` seconds, or half the
+  last step's duration when that is longer, since a sequence that misses a step waits a whole step for
+  the next one, and sequences that keep missing would split the batch into smaller steps taking turns;
+  it decodes one row per sequence and hands each its own logits. Sampling, stops, grammars and
+  cancellation stay with each generation's thread (omnivox.backends.logits.generate), so each keeps its
+  own state.
 
 A sequence is leased for a whole generation (all its choices) and returned afterwards with its contents
 kept: the next lease goes to the free sequence that already holds the longest usable prefix of the new
@@ -96,6 +99,7 @@ class BatchScheduler:
         self._decoding: set[int] = set()  # sequences generating (evaluated, not yet returned)
         self._step_owed = False  # a prefill chunk ran since the last step: the decoding sequences go next
         self._chunked_at = 0.0
+        self._step_seconds = 0.0  # how long the last decode step took
         self._closed = False
         self.steps = 0  # decode steps run, and rows decoded in them: for tests and diagnostics
         self.rows = 0
@@ -165,10 +169,13 @@ class BatchScheduler:
     def _append(self, sequence: int, token: int) -> Logits:
         reply = _Reply()
         with self._cond:
-            if not self._steps:
+            first = not self._steps
+            if first:
                 self._first_asked = time.monotonic()
             self._steps[sequence] = (token, reply)
-            self._cond.notify_all()
+            # the scheduler wakes for the first (to time the gather) and the last asking, not for each
+            if first or self._decoding.issubset(self._steps):
+                self._cond.notify_all()
         logits = reply.wait()
         assert logits is not None
         return logits  # type: ignore[return-value]
@@ -180,7 +187,11 @@ class BatchScheduler:
             return False
         if self._decoding.issubset(self._steps):
             return True
-        return time.monotonic() - self._first_asked >= self._gather
+        return time.monotonic() - self._first_asked >= self._patience()
+
+    def _patience(self) -> float:
+        """How long a step waits for the sequences that have not asked yet."""
+        return max(self._gather, self._step_seconds / 2)
 
     def _prefill_due(self) -> bool:
         """A chunk may run unless one just ran and the decoding sequences have not had their step since
@@ -211,6 +222,7 @@ class BatchScheduler:
 
     def _step(self, step: dict[int, tuple[int, _Reply]]) -> None:
         rows = [(sequence, token) for sequence, (token, _) in step.items()]
+        started = time.monotonic()
         try:
             logits = self._runtime.step(rows)
         except Exception as exc:  # the runtime forgot these sequences; each generation reports it
@@ -218,6 +230,7 @@ class BatchScheduler:
             for _, reply in step.values():
                 reply.set(error=exc)
             return
+        self._step_seconds = time.monotonic() - started
         self.steps += 1
         self.rows += len(rows)
         for (_, reply), row in zip(step.values(), logits, strict=True):

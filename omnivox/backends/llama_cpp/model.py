@@ -518,7 +518,10 @@ class LlamaCppModel:
             seq = self._seqs[sequence]
             seq.tokens.append(token)
             seq.classes.append(kind)
-        return [self._logits(i) for i in range(len(rows))]
+        # every row's logits in one copy (llama_get_logits puts them in the batch's order); each row a view
+        pointer = C.llama_get_logits(self._ctx)
+        table = np.ctypeslib.as_array(pointer, shape=(len(rows), self._n_vocab)).copy()
+        return list(table)
 
     def _decode(self, sequence: int, tokens: Sequence[int]) -> None:
         """One llama_decode call of one sequence's tokens (at most n_ubatch, so llama.cpp does not split
