@@ -69,9 +69,12 @@ def main() -> None:
     # back after it), so a change of the machine's load weighs on every size alike; the minimum of the
     # trials is the least disturbed figure, the median the typical one
     times: dict[tuple[str, int], list[float]] = {(k, b): [] for k in ("decode", "step") for b in sizes}
+    largest = max(sizes)
+    times["reversed", largest] = []
     for _ in range(args.steps):
-        for b in sizes:
-            rows = [(s, first[s]) for s in range(b)]
+        for b in [*sizes, -largest]:  # the last: the largest in reversed order of sequence ids
+            reverse, b = b < 0, abs(b)
+            rows = [(s, first[s]) for s in range(b)][:: -1 if reverse else 1]
             batch = model._batch
             for i, (s, t) in enumerate(rows):
                 batch.token[i], batch.pos[i], batch.n_seq_id[i] = t, len(prompts[s]), 1
@@ -79,9 +82,11 @@ def main() -> None:
             batch.n_tokens = b
             start = time.perf_counter()
             assert C.llama_decode(model._ctx, batch) == 0
-            times["decode", b].append(time.perf_counter() - start)
+            times["reversed" if reverse else "decode", b].append(time.perf_counter() - start)
             for s in range(b):
                 assert C.llama_memory_seq_rm(model._memory, s, len(prompts[s]), -1)
+            if reverse:
+                continue
             start = time.perf_counter()
             model.step(rows)
             times["step", b].append(time.perf_counter() - start)
@@ -96,6 +101,12 @@ def main() -> None:
             f"{one['decode'] * 1000 * b / low:.2f}x the rows/s of B={sizes[0]}; "
             f"LlamaCppModel.step min {step_low:.1f} ms (+{step_low - low:.2f} ms over llama_decode)"
         )
+    low = min(times["reversed", largest]) * 1000
+    print(
+        f"B={largest} with the rows in reversed order of sequence ids (llama.cpp splits the call into one "
+        f"piece per run of consecutive ids): llama_decode min {low:.1f} ms "
+        f"(median {statistics.median(times['reversed', largest]) * 1000:.1f})"
+    )
     logits = model._logits(0)
     for params in (SamplingParams(temperature=0), SamplingParams(temperature=1), SamplingParams(top_p=0.9)):
         sampler = Sampler(params)

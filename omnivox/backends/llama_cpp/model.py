@@ -508,9 +508,15 @@ class LlamaCppModel:
         return self.step([(0, token)])[0]
 
     def step(self, rows: Sequence[tuple[int, int]]) -> list[Logits]:
-        """See BatchedLanguageModel.step: one decode call, one row (sequence, token) per sequence."""
+        """See BatchedLanguageModel.step: one decode call, one row (sequence, token) per sequence.
+
+        The rows go to llama.cpp in the order of their sequence ids: with one KV stream per sequence it
+        computes a call in pieces of consecutive ids taken in the batch's order (llama_batch_allocr::
+        split_equal), each piece a pass over all the weights; rows in the order they were asked for
+        would cost up to one pass each. Ids with a gap between them still take a pass each run."""
+        order = sorted(range(len(rows)), key=lambda i: rows[i][0])
         positions = [len(self._seqs[sequence].tokens) for sequence, _ in rows]
-        self._run_batch([(s, p, t) for (s, t), p in zip(rows, positions, strict=True)], every=True)
+        self._run_batch([(rows[i][0], positions[i], rows[i][1]) for i in order], every=True)
         # a single row runs the row-by-row kernel only while the KV view (the longest of the call's
         # sequences, padded) stays small: judged by the furthest position, which errs on the safe side
         kind = row_class(1, max(positions), self._single_row_exact(max(positions)))
@@ -521,7 +527,10 @@ class LlamaCppModel:
         # every row's logits in one copy (llama_get_logits puts them in the batch's order); each row a view
         pointer = C.llama_get_logits(self._ctx)
         table = np.ctypeslib.as_array(pointer, shape=(len(rows), self._n_vocab)).copy()
-        return list(table)
+        result: list[Logits] = [table[0]] * len(rows)
+        for place, i in enumerate(order):
+            result[i] = table[place]
+        return result
 
     def _decode(self, sequence: int, tokens: Sequence[int]) -> None:
         """One llama_decode call of one sequence's tokens (at most n_ubatch, so llama.cpp does not split
