@@ -15,7 +15,8 @@ import pytest
 from openai import OpenAI
 
 from omnivox.api.app import create_app
-from omnivox.backends.logits.generate import GenerationJob, generate
+from omnivox.backends.logits.batched import generate_batched
+from omnivox.backends.logits.generate import GenerationJob, Tally, generate
 from omnivox.backends.logits.prompt import PromptBuilder
 from omnivox.config import LanguageModelSettings, load_settings
 from omnivox.runtimes.batching import BatchScheduler
@@ -205,3 +206,66 @@ def test_concurrent_sdk_clients_are_answered_together_as_alone(tmp_path: Path) -
             together = list(pool.map(lambda q: ask(client, q), QUESTIONS[:4]))
     assert together == alone
     assert all(alone)
+
+
+def test_parallel_choices_answer_as_one_after_another_alone(
+    batched: BatchScheduler, cold: LanguageModel
+) -> None:
+    """n=4 seeded choices decoded as four sequences of one batch (the prompt evaluated once, copied), beside
+    another request: each choice, and its logprobs, is the cold sequential run's."""
+    nonce = uuid.uuid4().hex[:8]
+    job = _job(cold, f"{nonce} {QUESTIONS[1]}", SamplingParams(temperature=1.0, seed=5), n=4, top_logprobs=1)
+    other = _job(cold, f"{nonce} {QUESTIONS[0]}", SamplingParams(temperature=0))
+    steps, rows = batched.steps, batched.rows
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        beside = pool.submit(_on_batch, batched, other)
+        events = list(generate_batched(batched, job, threading.Event(), Tally()))
+        beside.result(timeout=300)
+    alone = _run(cold, job)
+    assert _text(events) == _text(alone) and len(_text(events)) == 4
+    for index in range(4):
+        mine = [e for e in events if isinstance(e, TextDelta) and e.index == index]
+        theirs = [e for e in alone if isinstance(e, TextDelta) and e.index == index]
+        assert _logprobs(mine) == _logprobs(theirs)  # type: ignore[arg-type]
+    usage = events[-1]
+    assert isinstance(usage, UsageReport) and isinstance(alone[-1], UsageReport)
+    assert usage.completion_tokens == alone[-1].completion_tokens
+    assert batched.rows - rows > 1.5 * (batched.steps - steps)  # the choices decoded side by side
+
+
+def test_sdk_streams_the_n_choices_interleaved_and_as_alone(tmp_path: Path) -> None:
+    settings = load_settings(
+        models=[{"context_window": WINDOW, "max_completion_tokens": 20, "max_batch": 4}],
+        speech_models=[],
+        synthesis={"voices": [], "voice_map": {}, "store": str(tmp_path / "store.sqlite3")},
+    )
+    question = [{"role": "user", "content": QUESTIONS[5]}]
+
+    def ask(client: OpenAI) -> tuple[list[int], dict[int, str]]:
+        stream = client.chat.completions.create(
+            model="gpt-4o-audio-preview",
+            messages=question,
+            n=3,
+            seed=9,
+            temperature=1.0,
+            stream=True,  # type: ignore[arg-type]
+        )
+        order: list[int] = []
+        texts: dict[int, str] = {}
+        for chunk in stream:
+            for choice in chunk.choices:
+                if choice.delta.content:
+                    order.append(choice.index)
+                    texts[choice.index] = texts.get(choice.index, "") + choice.delta.content
+        return order, texts
+
+    with live_server(create_app(settings)) as url:
+        client = OpenAI(base_url=f"{url}/v1", api_key="none", max_retries=0)
+        order, alone = ask(client)
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:  # again, beside another client
+            other = pool.submit(ask, client)
+            _, beside = ask(client)
+            other.result()
+    assert set(alone) == {0, 1, 2} and all(alone.values())
+    assert order != sorted(order)  # the choices' chunks interleave
+    assert beside == alone
