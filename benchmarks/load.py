@@ -46,7 +46,7 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,6 +171,19 @@ def request_body(index: int, max_tokens: int, temperature: float) -> dict[str, A
     }
 
 
+async def _sse_lines(response: httpx.Response) -> AsyncIterator[str]:
+    """The stream's lines, cut at line ends only (SSE's rule). httpx's `aiter_lines` also cuts at the
+    separators `str.splitlines` knows (U+2028, U+0085, ...), which a sampled answer may hold raw inside a
+    chunk's JSON string: the 8-client phase of a run died on such a half chunk."""
+    pending = b""
+    async for piece in response.aiter_bytes():
+        *lines, pending = (pending + piece).split(b"\n")
+        for line in lines:
+            yield line.rstrip(b"\r").decode("utf-8", "replace")
+    if pending:
+        yield pending.rstrip(b"\r").decode("utf-8", "replace")
+
+
 async def one_request(client: httpx.AsyncClient, body: dict[str, Any], abandon_after: int | None) -> Outcome:
     """Stream one chat completion; with `abandon_after`, close the connection after that many content
     chunks (the `async with` leaving an unread response closes its connection)."""
@@ -184,7 +197,7 @@ async def one_request(client: httpx.AsyncClient, body: dict[str, Any], abandon_a
                 outcome.kind = f"http_{response.status_code}"
                 outcome.detail = text[:300]
                 return outcome
-            async for line in response.aiter_lines():
+            async for line in _sse_lines(response):
                 if not line.startswith("data: "):
                     continue
                 data = line[6:]
