@@ -46,7 +46,7 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,6 +171,19 @@ def request_body(index: int, max_tokens: int, temperature: float) -> dict[str, A
     }
 
 
+async def _sse_lines(response: httpx.Response) -> AsyncIterator[str]:
+    """The stream's lines, cut at line ends only (SSE's rule). httpx's `aiter_lines` also cuts at the
+    separators `str.splitlines` knows (U+2028, U+0085, ...), which a sampled answer may hold raw inside a
+    chunk's JSON string: the 8-client phase of a run died on such a half chunk."""
+    pending = b""
+    async for piece in response.aiter_bytes():
+        *lines, pending = (pending + piece).split(b"\n")
+        for line in lines:
+            yield line.rstrip(b"\r").decode("utf-8", "replace")
+    if pending:
+        yield pending.rstrip(b"\r").decode("utf-8", "replace")
+
+
 async def one_request(client: httpx.AsyncClient, body: dict[str, Any], abandon_after: int | None) -> Outcome:
     """Stream one chat completion; with `abandon_after`, close the connection after that many content
     chunks (the `async with` leaving an unread response closes its connection)."""
@@ -184,7 +197,7 @@ async def one_request(client: httpx.AsyncClient, body: dict[str, Any], abandon_a
                 outcome.kind = f"http_{response.status_code}"
                 outcome.detail = text[:300]
                 return outcome
-            async for line in response.aiter_lines():
+            async for line in _sse_lines(response):
                 if not line.startswith("data: "):
                     continue
                 data = line[6:]
@@ -416,6 +429,20 @@ def print_phase(s: dict[str, Any], args: argparse.Namespace) -> None:
     )
 
 
+def print_scaling(phases: list[dict[str, Any]]) -> None:
+    """Aggregate completion tokens/s of each phase against the first (1 client, where it ran first)."""
+    base = phases[0]["completion_tokens_per_s"] if phases else 0.0
+    if len(phases) < 2 or not base:
+        return
+    print(
+        "scaling: "
+        + ", ".join(
+            f"{p['concurrency']} clients {p['completion_tokens_per_s'] / base:.2f}x" for p in phases[1:]
+        )
+        + f" (of {phases[0]['concurrency']} client(s): {base:.1f} tok/s)"
+    )
+
+
 # --- main -----------------------------------------------------------------------------------------------
 
 
@@ -436,6 +463,7 @@ async def run(url: str, pid: int, args: argparse.Namespace) -> dict[str, Any]:
         for concurrency in concurrencies:
             phases.append(summary(await run_phase(client, pid, concurrency, attempts, args)))
             print_phase(phases[-1], args)
+        print_scaling(phases)
         probes = [await probe(client, args, i) for i in range(args.probes)]
         await asyncio.sleep(args.settle)
         settled = memory(pid)
@@ -471,6 +499,7 @@ def main() -> None:
     parser.add_argument("--backoff", type=float, default=1.0, help="seconds a client waits after a 503")
     parser.add_argument("--max-queued", type=int, default=8, help="the server's max_queued_requests")
     parser.add_argument("--threads", type=int, help="the model's CPU threads (default: all usable cores)")
+    parser.add_argument("--max-batch", type=int, help="the model's max_batch (default: the server's)")
     parser.add_argument(
         "--prompt-cache-mib", type=int, help="the model's prompt_cache_mib (default: the server's default)"
     )
@@ -487,7 +516,8 @@ def main() -> None:
         f"embedded SmolLM2, {CONTEXT}-token window, max_queued_requests {args.max_queued}, "
         f"max_completion_tokens {args.max_tokens}, temperature {args.temperature}, prompt_cache_mib "
         f"{'default' if args.prompt_cache_mib is None else args.prompt_cache_mib}, threads "
-        f"{'default' if args.threads is None else args.threads}"
+        f"{'default' if args.threads is None else args.threads}, max_batch "
+        f"{'default' if args.max_batch is None else args.max_batch}"
     )
     started = time.monotonic()
     model: dict[str, Any] = {"context_window": CONTEXT}
@@ -495,6 +525,8 @@ def main() -> None:
         model["prompt_cache_mib"] = args.prompt_cache_mib
     if args.threads is not None:
         model["threads"] = args.threads
+    if args.max_batch is not None:
+        model["max_batch"] = args.max_batch
     with server_process(models=[model], max_queued_requests=args.max_queued) as url:
         pid = server_pid(url)
         result = asyncio.run(run(url, pid, args))

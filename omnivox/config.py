@@ -75,6 +75,14 @@ class LanguageModelSettings(BaseModel):
         None, ge=1, description="Completion limit for requests that set none; None: until the window is full."
     )
     batch_size: int = Field(512, ge=1, description="Prompt tokens evaluated per llama.cpp decode call.")
+    max_batch: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Requests decoded together (continuous batching): each holds a sequence of the KV cache "
+        "with the whole window, so the KV cache takes `max_batch` times the memory of one; more concurrent "
+        "requests wait their turn, first come first served. 1: one request after another.",
+    )
     chat_template: str | None = Field(
         None,
         description="Jinja chat template overriding the one in the model's metadata (the text itself, "

@@ -3,16 +3,18 @@
 A backend only turns token sequences into next-token logits; omnivox's own sampler (omnivox.sampling)
 chooses the tokens, so every backend obeys the same OpenAI sampling semantics.
 
-A runtime owns one evaluation state (a KV cache) and is not thread-safe: exactly one worker thread
-(omnivox.runtimes.worker) drives it.
+A runtime owns one evaluation state (a KV cache) and is not thread-safe: exactly one thread drives it
+(the model's worker thread, omnivox.runtimes.worker; or, for a BatchedLanguageModel, the batch scheduler's
+thread, omnivox.runtimes.batching). Reading its vocabulary (`tokenize`, `token_bytes`,
+`is_end_of_generation`, `constrain`) is safe from any thread.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from omnivox.tokens import Logits, TokenConstraint
 
@@ -32,6 +34,7 @@ class ModelInfo:
     created: int  # unix time the weights were written, for /v1/models
     grammars: bool = False  # whether `constrain` works (structured outputs, tools)
     kv_cache_bytes: int = 0  # estimated memory of the KV cache for the whole window (0: not known)
+    sequences: int = 1  # sequences held and decoded at once (> 1 only for a BatchedLanguageModel)
 
 
 class EvaluationCancelled(Exception):
@@ -83,4 +86,35 @@ class LanguageModel(Protocol):
 
     def close(self) -> None:
         """Free the native resources."""
+        ...
+
+
+@runtime_checkable
+class BatchedLanguageModel(LanguageModel, Protocol):
+    """A LanguageModel whose state holds `info.sequences` independent sequences (numbered from 0; sequence 0
+    is the one `evaluate` and `append` work on), decoded together one token each per `step`. A sequence
+    keeps what it holds after its generation ends, so that a later prompt sharing its prefix reuses it.
+    Results must not depend on which sequences share a step (docs/batching.md)."""
+
+    def affinity(self, sequence: int, tokens: Sequence[int]) -> int:
+        """How many leading tokens of `tokens` the sequence could keep instead of recomputing."""
+        ...
+
+    def prefill(
+        self, sequence: int, tokens: Sequence[int], max_rows: int
+    ) -> Generator[None, None, Evaluation]:
+        """`evaluate` for one sequence, as a generator that yields before each decode call of at most
+        `max_rows` rows (the runtime may round it up to what keeps the results exact), so that the caller
+        can interleave decode steps; returns the Evaluation."""
+        ...
+
+    def copy(self, source: int, target: int) -> None:
+        """Make sequence `target` hold what `source` holds, its last evaluation included, so that
+        evaluating the same tokens on `target` computes nothing (the `n` choices of one request decode
+        in parallel from one evaluated prompt). What `target` held is dropped."""
+        ...
+
+    def step(self, rows: Sequence[tuple[int, int]]) -> list[Logits]:
+        """Extend each sequence of `rows` (sequence, token), at most one row per sequence, by its token in
+        one decode call; return the next-token logits of each row, in order."""
         ...

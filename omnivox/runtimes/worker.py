@@ -107,11 +107,13 @@ class JobStream(Generic[T]):
 
 
 class ModelWorker:
-    """Serialises all work on one runtime onto one thread."""
+    """Serialises all work on one runtime onto one thread; or, with `threads` > 1, runs that many jobs at
+    once, first come first served (a batched runtime: omnivox.runtimes.batching)."""
 
-    def __init__(self, name: str, max_pending: int) -> None:
+    def __init__(self, name: str, max_pending: int, threads: int = 1) -> None:
         self.name = name
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"omnivox-{name}")
+        self.threads = threads
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"omnivox-{name}")
         self._slots = threading.BoundedSemaphore(max_pending)
         self._lock = threading.Lock()
         self._pending = 0

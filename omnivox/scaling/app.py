@@ -30,7 +30,7 @@ from omnivox.config import ModelSettings, Settings, SpeechModelSettings, StageSe
 from omnivox.config import load_settings as _load_settings
 from omnivox.runtimes.synthesis import VoiceInfo
 from omnivox.runtimes.worker import ModelWorker
-from omnivox.scaling.remote import RemoteChatModel, RemoteRecognizer, RemoteSynthesizer, RemoteWorker
+from omnivox.scaling.remote import RemoteChatModel, RemoteRecognizer, RemoteSynthesizer
 from omnivox.scaling.stages import ChatStage, SpeechStage, VoiceStage
 from omnivox.serving.catalog import Loaders, ModelCatalog
 
@@ -68,7 +68,7 @@ class Ingress:
             return RemoteSynthesizer(voices[entry.backend], entry.id, voice_info[entry.backend][entry.id])
 
         def worker(name: str, max_pending: int) -> ModelWorker:
-            return RemoteWorker(name, max_pending, threads=max_pending)
+            return ModelWorker(name, max_pending, threads=max_pending)
 
         self._catalog = ModelCatalog.load(settings, Loaders(chat_model, recognizer, voice, worker))
         self._app = create_app(settings, self._catalog)

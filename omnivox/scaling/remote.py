@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NoReturn, cast
 
 from ray import exceptions as ray_errors
@@ -144,6 +143,10 @@ class RemoteChatModel:
         stream.hold(ticket)
         return stream
 
+    def prefill(self, conversation: Conversation) -> None:
+        """Nothing ahead of the generation: Serve may route it to any replica, so a head evaluated on one
+        would help only by chance (each replica's prompt cache still finds a prefix it saw)."""
+
     def close(self) -> None:
         self._worker.shutdown()
 
@@ -219,13 +222,3 @@ class RemoteSynthesizer:
 
     def close(self) -> None:
         """The replicas own the voice."""
-
-
-class RemoteWorker(ModelWorker):
-    """Admission like any model's worker, with `threads` threads: each blocking call to a deployment
-    waits on one, and the deployment serves that many at once across its replicas."""
-
-    def __init__(self, name: str, max_pending: int, threads: int) -> None:
-        super().__init__(name, max_pending)
-        self._executor.shutdown()
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"omnivox-{name}")

@@ -24,9 +24,8 @@ from omnivox.runtimes.chat_model import Conversation, GenerationSpec, Prompt, Se
 from omnivox.runtimes.events import Event, TextDelta
 from omnivox.runtimes.speech import SpeechModelInfo, Transcript
 from omnivox.runtimes.synthesis import SpeechSynthesizer, VoiceInfo
-from omnivox.runtimes.worker import ModelWorker
 from omnivox.scaling.batching import batched
-from omnivox.serving.catalog import Loaders
+from omnivox.serving.catalog import Loaders, chat_worker
 
 
 class _Meter:
@@ -64,7 +63,7 @@ class ChatStage:
         entry = next(m for m in settings.models if m.id == model_id)
         # the replica's own queue: Serve sends it at most max_ongoing_requests at once; twice that leaves
         # room for generations that were cancelled and are still reaching their next token
-        worker = ModelWorker(model_id, 2 * settings.ray.chat.max_ongoing_requests)
+        worker = chat_worker(entry, 2 * settings.ray.chat.max_ongoing_requests)
         self._model = (loaders or Loaders()).chat(entry, worker)
         self._window = settings.ray.batch_ms / 1000
         self._meter = _Meter("chat", model_id)

@@ -15,6 +15,7 @@ from omnivox.config import (
     OPENAI_CHAT_ALIASES,
     OPENAI_SPEECH_ALIASES,
     OPENAI_VOICES,
+    LanguageModelSettings,
     ModelSettings,
     Settings,
     SpeechModelSettings,
@@ -136,7 +137,7 @@ class ModelCatalog:
                         "chat model",
                         entry.id,
                         functools.partial(
-                            loaders.chat, entry, ModelWorker(entry.id, settings.max_queued_requests)
+                            loaders.chat, entry, chat_worker(entry, settings.max_queued_requests)
                         ),
                     ),
                     aliases=aliases,
@@ -247,6 +248,12 @@ class ModelCatalog:
 
 
 M = TypeVar("M")
+
+
+def chat_worker(entry: ModelSettings, max_pending: int) -> ModelWorker:
+    """A llama.cpp model decodes up to `max_batch` requests together, each on a worker thread of its own."""
+    threads = entry.max_batch if isinstance(entry, LanguageModelSettings) else 1
+    return ModelWorker(entry.id, max_pending, threads)
 
 
 def _find(table: Mapping[str, M], name: str, what: str, param: str) -> M:

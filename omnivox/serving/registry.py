@@ -99,6 +99,7 @@ def load_llama_cpp(settings: LanguageModelSettings) -> LanguageModel:
             freq_scale=settings.rope_freq_scale,
             yarn_orig_ctx=settings.yarn_orig_ctx,
         ),
+        sequences=settings.max_batch,
     )
 
 

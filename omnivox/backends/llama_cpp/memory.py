@@ -136,6 +136,6 @@ def check_fits(
         f"model {model_id!r}: context_window {context_window} needs an estimated "
         f"{needed.kv_cache / MIB:,.0f} MiB of KV cache and {needed.compute / MIB:,.0f} MiB of compute "
         f"buffers, and prompt_cache_mib reserves {prompt_cache / MIB:,.0f} MiB: {wanted / MIB:,.0f} MiB in "
-        f"all, but only {available / MIB:,.0f} MiB is available ({source}). Lower context_window or "
-        "prompt_cache_mib, or free memory."
+        f"all, but only {available / MIB:,.0f} MiB is available ({source}). Lower context_window, "
+        "max_batch or prompt_cache_mib, or free memory."
     )

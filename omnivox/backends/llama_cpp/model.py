@@ -14,8 +14,8 @@ import functools
 import hashlib
 import logging
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import llama_cpp as C
@@ -101,6 +101,15 @@ class _Saved:
     data: ctypes.Array[ctypes.c_uint8]
 
 
+@dataclass(slots=True)
+class _Sequence:
+    """One sequence of the KV cache."""
+
+    tokens: list[int] = field(default_factory=list)  # what it holds
+    classes: bytearray = field(default_factory=bytearray)  # how each position was computed (row_class)
+    evaluated: tuple[int, Logits] | None = None  # length and logits of its last evaluation, while current
+
+
 @dataclass(frozen=True, slots=True)
 class RopeOptions:
     """llama.cpp's RoPE options for windows beyond the trained context (None: the model's own)."""
@@ -131,10 +140,12 @@ class LlamaCppModel:
         flash_attention: bool = True,
         rope: RopeOptions | None = None,
         memory_available: int | None = None,
+        sequences: int = 1,
     ) -> None:
         """`prompt_cache_bytes` 0 disables reuse across requests (and of the live sequence: every new
-        prompt is evaluated from scratch). `memory_available` replaces the measured free memory (bytes)
-        that the context must fit in; for tests."""
+        prompt is evaluated from scratch). `sequences`: how many sequences the KV cache holds at once, each
+        with the whole window (for batched decoding; docs/batching.md). `memory_available` replaces the
+        measured free memory (bytes) that the context must fit in; for tests."""
         _init_backend()
         if not path.is_file():
             raise ModelLoadError(f"GGUF model file not found: {path}")
@@ -146,7 +157,8 @@ class LlamaCppModel:
         self._n_ubatch = n_ubatch = min(batch_size, 512)
         self._n_vocab = int(C.llama_vocab_n_tokens(self._vocab))
         rope = rope or RopeOptions()
-        self._context_memory = self._estimate(context_window, n_ubatch, flash_attention)
+        self._sequences = sequences
+        self._context_memory = self._estimate(context_window * sequences, n_ubatch, flash_attention)
         self._check_memory(context_window, prompt_cache_bytes, memory_available)
         trained = int(C.llama_model_n_ctx_train(self._model))
         self._ctx = self._new_context(
@@ -155,9 +167,8 @@ class LlamaCppModel:
         self._memory = C.llama_get_memory(self._ctx)
         self._window = context_window
         self._flash_attention = flash_attention
-        self._tokens: list[int] = []  # the sequence the KV cache holds
-        self._classes = bytearray()  # how each of its positions was computed (prompt_cache.row_class)
-        self._evaluated: tuple[int, Logits] | None = None  # length and logits of the last evaluate()
+        self._seqs = [_Sequence() for _ in range(sequences)]  # what each sequence of the KV cache holds
+        self._batch = C.llama_batch_init(max(batch_size, sequences), 0, 1)
         self._cancelled: threading.Event | None = None  # watched by the abort callback during evaluate()
         self._abort_callback = C.ggml_abort_callback(self._should_abort)  # kept: llama.cpp holds a pointer
         # reuse needs calls of TILE rows to stay whole (llama.cpp splits calls into n_ubatch rows)
@@ -251,10 +262,13 @@ class LlamaCppModel:
         trained: int,
     ) -> int:
         params = C.llama_context_default_params()
-        params.n_ctx = n_ctx
-        params.n_batch = batch_size
+        # one KV stream per sequence, each of the whole window: a sequence's attention is computed over its
+        # own cells whatever the others hold (the same kernels alone or in a batch; docs/batching.md)
+        params.n_ctx = n_ctx * self._sequences
+        params.n_batch = max(batch_size, self._sequences)
         params.n_ubatch = n_ubatch
-        params.n_seq_max = 1
+        params.n_seq_max = self._sequences
+        params.kv_unified = False
         params.n_threads = threads
         params.n_threads_batch = threads
         params.no_perf = True
@@ -299,6 +313,7 @@ class LlamaCppModel:
             created=int(path.stat().st_mtime),
             grammars=True,
             kv_cache_bytes=self._context_memory.kv_cache,
+            sequences=self._sequences,
         )
 
     @property
@@ -339,33 +354,57 @@ class LlamaCppModel:
         return bool(C.llama_vocab_is_eog(self._vocab, token))
 
     def evaluate(self, tokens: Sequence[int], cancelled: threading.Event | None = None) -> Evaluation:
-        """See LanguageModel.evaluate. Whatever is reused, the logits are bitwise those of evaluating
-        `tokens` from scratch (prompt_cache.reusable_prefix says why and how). `cancelled` is watched
-        between decode calls and, through llama.cpp's abort callback, inside them."""
-        n = len(tokens)
-        if not 0 < n <= self._info.context_window:
-            raise ModelFailure(f"cannot evaluate {n} tokens in a {self._info.context_window} window")
-        common = common_prefix(self._tokens, tokens)
-        if self._evaluated is not None and common == n == self._evaluated[0]:
-            self._truncate(n)  # the same sequence again (the next choice): nothing to compute
-            return Evaluation(logits=self._evaluated[1].copy(), reused_tokens=n)
-        # without a cache nothing is reused across requests: evaluated from scratch
-        keep = self._truncate(0) if self._cache is None else self._start_from(tokens, common)
+        """See LanguageModel.evaluate (sequence 0). Whatever is reused, the logits are bitwise those of
+        evaluating `tokens` from scratch (prompt_cache.reusable_prefix says why and how). `cancelled` is
+        watched between decode calls and, through llama.cpp's abort callback, inside them."""
         self._cancelled = cancelled
         if cancelled is not None:
             C.llama_set_abort_callback(self._ctx, self._abort_callback, None)
         try:
-            for start, stop in canonical_chunks(keep, n, self._n_ubatch):
+            chunks = self.prefill(0, tokens, self._n_ubatch)
+            while True:
+                next(chunks)
                 if cancelled is not None and cancelled.is_set():
                     raise EvaluationCancelled()
-                self._decode(tokens[start:stop])
+        except StopIteration as done:
+            result: Evaluation = done.value
+            return result
         finally:
             if cancelled is not None:  # no Python call per graph node while generating
                 C.llama_set_abort_callback(self._ctx, C.ggml_abort_callback(), None)
             self._cancelled = None
-        logits = self._last_logits()
-        self._evaluated = (n, logits.copy())
+
+    def prefill(
+        self, sequence: int, tokens: Sequence[int], max_rows: int
+    ) -> Generator[None, None, Evaluation]:
+        """See BatchedLanguageModel.prefill: yields before each decode call of at most `max_rows` rows."""
+        n = len(tokens)
+        if not 0 < n <= self._info.context_window:
+            raise ModelFailure(f"cannot evaluate {n} tokens in a {self._info.context_window} window")
+        seq = self._seqs[sequence]
+        common = common_prefix(seq.tokens, tokens)
+        if seq.evaluated is not None and common == n == seq.evaluated[0]:
+            self._truncate(sequence, n)  # the same sequence again (the next choice): nothing to compute
+            return Evaluation(logits=seq.evaluated[1].copy(), reused_tokens=n)
+        # without a cache nothing is reused across requests: evaluated from scratch
+        if self._cache is None:
+            keep = self._truncate(sequence, 0)
+        else:
+            keep = self._start_from(sequence, tokens, common)
+        rows = self._n_ubatch if self._n_ubatch < TILE else min(max(max_rows, TILE), self._n_ubatch)
+        for start, stop in canonical_chunks(keep, n, rows):
+            yield
+            self._decode(sequence, tokens[start:stop])
+        logits = self._logits(-1)
+        seq.evaluated = (n, logits.copy())
         return Evaluation(logits=logits, reused_tokens=keep)
+
+    def affinity(self, sequence: int, tokens: Sequence[int]) -> int:
+        """How many leading tokens of `tokens` sequence `sequence` could serve without recomputing."""
+        seq = self._seqs[sequence]
+        if self._cache is None:
+            return 0
+        return self._reusable(seq.classes, common_prefix(seq.tokens, tokens), len(tokens))
 
     def _should_abort(self, _data: ctypes.c_void_p) -> bool:
         cancelled = self._cancelled
@@ -379,84 +418,151 @@ class LlamaCppModel:
     def _reusable(self, classes: bytes | bytearray, common: int, n: int) -> int:
         return reusable_prefix(classes, common, n, last_row_exact=self._single_row_exact(n - 1))
 
-    def _start_from(self, tokens: Sequence[int], common: int) -> int:
-        """Make the KV cache hold the longest prefix of `tokens` that can be reused exactly: the live
-        sequence's or a saved state's. Saves the live sequence first when it would lose a substantial
-        reusable tail. Returns how many tokens the KV cache now holds."""
+    def _start_from(self, sequence: int, tokens: Sequence[int], common: int) -> int:
+        """Make the sequence hold the longest prefix of `tokens` that can be reused exactly: its own or a
+        saved state's. Saves the live sequence first when it would lose a substantial reusable tail.
+        Returns how many tokens the sequence now holds."""
         assert self._cache is not None
+        seq = self._seqs[sequence]
         n = len(tokens)
-        live = self._reusable(self._classes, common, n)
+        live = self._reusable(seq.classes, common, n)
         entry, shared = self._cache.best(tokens)
         saved = self._reusable(entry.classes, shared, n) if entry is not None else 0
         if entry is not None and saved > live:
             self._cache.touch(entry)  # evicted last while the live sequence is saved below
-        exact = exact_length(self._classes)
-        if exact - live >= SNAPSHOT_MIN_TAIL and not self._cache.covers(self._tokens[:exact]):
-            self._truncate(exact)  # what follows could never be reused exactly: not worth keeping
-            self._snapshot()
+        exact = exact_length(seq.classes)
+        if exact - live >= SNAPSHOT_MIN_TAIL and not self._cache.covers(seq.tokens[:exact]):
+            self._truncate(sequence, exact)  # what follows could never be reused exactly: not worth keeping
+            self._snapshot(sequence)
         if entry is None or saved <= live:
-            return self._truncate(live)
-        if not self._restore(entry):
+            return self._truncate(sequence, live)
+        if not self._restore(sequence, entry):
             return 0
-        return self._truncate(saved)
+        return self._truncate(sequence, saved)
 
-    def _snapshot(self) -> None:
-        """Save the live sequence's KV state in the prompt cache (unless it alone exceeds the budget)."""
+    def _snapshot(self, sequence: int) -> None:
+        """Save a sequence's KV state in the prompt cache (unless it alone exceeds the budget)."""
         assert self._cache is not None
-        size = int(C.llama_state_seq_get_size(self._ctx, 0))
+        size = int(C.llama_state_seq_get_size(self._ctx, sequence))
         if size <= 0 or size > self._cache.budget:
             return
         data = (ctypes.c_uint8 * size)()
-        written = int(C.llama_state_seq_get_data(self._ctx, data, size, 0))
+        written = int(C.llama_state_seq_get_data(self._ctx, data, size, sequence))
         if written > 0:
-            self._cache.save(self._tokens, _Saved(data), written, bytes(self._classes))
+            seq = self._seqs[sequence]
+            self._cache.save(seq.tokens, _Saved(data), written, bytes(seq.classes))
 
-    def _restore(self, entry: CacheEntry) -> bool:
-        """Replace the live sequence by a saved one; on failure the KV cache is left empty."""
+    def _restore(self, sequence: int, entry: CacheEntry) -> bool:
+        """Replace a sequence by a saved state; on failure the sequence is left empty."""
         assert isinstance(entry.state, _Saved)
-        self._evaluated = None
-        self._truncate(0)
-        if int(C.llama_state_seq_set_data(self._ctx, entry.state.data, entry.size, 0)) == 0:
+        seq = self._seqs[sequence]
+        seq.evaluated = None
+        self._truncate(sequence, 0)
+        if int(C.llama_state_seq_set_data(self._ctx, entry.state.data, entry.size, sequence)) == 0:
             log.warning("%s: a saved prompt state could not be restored; evaluating anew", self._name)
-            C.llama_memory_clear(self._memory, True)
+            self._clear(sequence)
             return False
-        self._tokens.extend(entry.tokens)
-        self._classes.extend(entry.classes)
+        seq.tokens.extend(entry.tokens)
+        seq.classes.extend(entry.classes)
         return True
 
-    def _truncate(self, keep: int) -> int:
-        """Drop cached positions from `keep` on; returns how many are kept."""
-        if keep < len(self._tokens):
-            if not C.llama_memory_seq_rm(self._memory, 0, keep, -1):
-                C.llama_memory_clear(self._memory, True)
-                keep = 0
-            del self._tokens[keep:]
-            del self._classes[keep:]
+    def copy(self, source: int, target: int) -> None:
+        """See BatchedLanguageModel.copy: the source's KV cells are copied through llama.cpp's state
+        (only the cells it holds, not the whole stream that a cross-stream llama_memory_seq_cp copies)."""
+        if source == target:
+            return
+        src, dst = self._seqs[source], self._seqs[target]
+        dst.evaluated = None
+        self._truncate(target, 0)
+        size = int(C.llama_state_seq_get_size(self._ctx, source))
+        data = (ctypes.c_uint8 * max(size, 1))()
+        written = int(C.llama_state_seq_get_data(self._ctx, data, size, source)) if size > 0 else 0
+        if written <= 0 or int(C.llama_state_seq_set_data(self._ctx, data, written, target)) == 0:
+            self._clear(target)
+            raise ModelFailure("llama.cpp could not copy a sequence's state")
+        dst.tokens.extend(src.tokens)
+        dst.classes.extend(src.classes)
+        if src.evaluated is not None:
+            dst.evaluated = (src.evaluated[0], src.evaluated[1].copy())
+
+    def _clear(self, sequence: int) -> None:
+        """Forget a sequence entirely (after a failure)."""
+        C.llama_memory_seq_rm(self._memory, sequence, -1, -1)
+        seq = self._seqs[sequence]
+        seq.tokens.clear()
+        seq.classes.clear()
+        seq.evaluated = None
+
+    def _truncate(self, sequence: int, keep: int) -> int:
+        """Drop a sequence's cached positions from `keep` on; returns how many are kept."""
+        seq = self._seqs[sequence]
+        if keep < len(seq.tokens):
+            if not C.llama_memory_seq_rm(self._memory, sequence, keep, -1):
+                self._clear(sequence)
+                return 0
+            del seq.tokens[keep:]
+            del seq.classes[keep:]
         return keep
 
     def append(self, token: int) -> Logits:
-        self._decode([token])
-        return self._last_logits()
+        return self.step([(0, token)])[0]
 
-    def _decode(self, tokens: Sequence[int]) -> None:
-        """One llama_decode call (at most n_ubatch tokens, so that llama.cpp does not split it)."""
-        start = len(self._tokens)
-        array = (C.llama_token * len(tokens))(*tokens)
-        rc = C.llama_decode(self._ctx, C.llama_batch_get_one(array, len(tokens)))
-        if rc != 0:
-            C.llama_memory_clear(self._memory, True)
-            self._tokens.clear()
-            self._classes.clear()
-            self._evaluated = None
-            if rc == 2 and self._cancelled is not None and self._cancelled.is_set():
-                raise EvaluationCancelled()  # aborted by the callback: the state starts empty again
-            raise ModelFailure(f"llama_decode failed with code {rc}")
-        self._tokens.extend(tokens)
+    def step(self, rows: Sequence[tuple[int, int]]) -> list[Logits]:
+        """See BatchedLanguageModel.step: one decode call, one row (sequence, token) per sequence.
+
+        The rows go to llama.cpp in the order of their sequence ids: with one KV stream per sequence it
+        computes a call in pieces of consecutive ids taken in the batch's order (llama_batch_allocr::
+        split_equal), each piece a pass over all the weights; rows in the order they were asked for
+        would cost up to one pass each. Ids with a gap between them still take a pass each run."""
+        order = sorted(range(len(rows)), key=lambda i: rows[i][0])
+        positions = [len(self._seqs[sequence].tokens) for sequence, _ in rows]
+        self._run_batch([(rows[i][0], positions[i], rows[i][1]) for i in order], every=True)
+        # a single row runs the row-by-row kernel only while the KV view (the longest of the call's
+        # sequences, padded) stays small: judged by the furthest position, which errs on the safe side
+        kind = row_class(1, max(positions), self._single_row_exact(max(positions)))
+        for sequence, token in rows:
+            seq = self._seqs[sequence]
+            seq.tokens.append(token)
+            seq.classes.append(kind)
+        # every row's logits in one copy (llama_get_logits puts them in the batch's order); each row a view
+        pointer = C.llama_get_logits(self._ctx)
+        table = np.ctypeslib.as_array(pointer, shape=(len(rows), self._n_vocab)).copy()
+        result: list[Logits] = [table[0]] * len(rows)
+        for place, i in enumerate(order):
+            result[i] = table[place]
+        return result
+
+    def _decode(self, sequence: int, tokens: Sequence[int]) -> None:
+        """One llama_decode call of one sequence's tokens (at most n_ubatch, so llama.cpp does not split
+        it); logits for the last only."""
+        seq = self._seqs[sequence]
+        start = len(seq.tokens)
+        self._run_batch([(sequence, start + i, t) for i, t in enumerate(tokens)], every=False)
+        seq.tokens.extend(tokens)
         kind = row_class(len(tokens), start, self._single_row_exact(start))
-        self._classes.extend(bytes([kind]) * len(tokens))
+        seq.classes.extend(bytes([kind]) * len(tokens))
 
-    def _last_logits(self) -> Logits:
-        pointer = C.llama_get_logits_ith(self._ctx, -1)
+    def _run_batch(self, rows: Sequence[tuple[int, int, int]], *, every: bool) -> None:
+        """llama_decode of (sequence, position, token) rows; logits for every row or the last only. On
+        failure the rows' sequences are forgotten (their KV state is not known)."""
+        batch = self._batch
+        for i, (sequence, position, token) in enumerate(rows):
+            batch.token[i] = token
+            batch.pos[i] = position
+            batch.n_seq_id[i] = 1
+            batch.seq_id[i][0] = sequence
+            batch.logits[i] = every or i == len(rows) - 1
+        batch.n_tokens = len(rows)
+        rc = C.llama_decode(self._ctx, batch)
+        if rc != 0:
+            for sequence in {row[0] for row in rows}:
+                self._clear(sequence)
+            if rc == 2 and self._cancelled is not None and self._cancelled.is_set():
+                raise EvaluationCancelled()  # aborted by the callback: the sequence starts empty again
+            raise ModelFailure(f"llama_decode failed with code {rc}")
+
+    def _logits(self, row: int) -> Logits:
+        pointer = C.llama_get_logits_ith(self._ctx, row)
         return np.ctypeslib.as_array(pointer, shape=(self._n_vocab,)).copy()
 
     def constrain(self, grammar: str) -> LlamaGrammarConstraint:
@@ -464,6 +570,7 @@ class LlamaCppModel:
 
     def close(self) -> None:
         if self._ctx:
+            C.llama_batch_free(self._batch)
             C.llama_free(self._ctx)
             C.llama_model_free(self._model)
             self._ctx = 0

@@ -203,6 +203,26 @@ def _sample(
     return True
 
 
+def choices(
+    runtime: LanguageModel,
+    job: GenerationJob,
+    indices: Sequence[int],
+    cancelled: threading.Event,
+    tally: Tally,
+) -> Generator[Event, None, bool]:
+    """The events of the job's choices `indices`, one after another on `runtime`, each from the prompt
+    (which the runtime keeps evaluated); returns False if cancelled. The parallel choices of a batched
+    model run one such group per sequence (omnivox.backends.logits.batched)."""
+    for index in indices:
+        try:
+            evaluation = runtime.evaluate(job.prompt, cancelled)
+        except EvaluationCancelled:
+            return False
+        if not (yield from _choice(runtime, job, index, evaluation.logits, cancelled, tally)):
+            return False
+    return True
+
+
 def generate(
     runtime: LanguageModel, job: GenerationJob, cancelled: threading.Event, tally: Tally | None = None
 ) -> Generator[Event, None, None]:

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 
 import anyio.to_thread
 
+from omnivox.backends.logits.batched import generate_batched
 from omnivox.backends.logits.generate import GenerationJob, Tally, generate
 from omnivox.backends.logits.prompt import PromptBuilder
 from omnivox.backends.logits.structured import constraint_grammar
 from omnivox.backends.logits.tool_format import calls_from_text, calls_grammar, instructions
+from omnivox.runtimes.batching import BatchScheduler
 from omnivox.runtimes.chat_model import (
     UNHEARD,
     Capabilities,
@@ -29,7 +31,7 @@ from omnivox.runtimes.chat_model import (
     ServingInfo,
 )
 from omnivox.runtimes.events import Event, UsageReport
-from omnivox.runtimes.language_model import EvaluationCancelled, LanguageModel
+from omnivox.runtimes.language_model import BatchedLanguageModel, EvaluationCancelled, LanguageModel
 from omnivox.runtimes.worker import ModelWorker, Ticket
 
 log = logging.getLogger("omnivox.logits")
@@ -56,6 +58,10 @@ class LogitsChatModel:
         self._worker = worker
         self._held = _Held()
         self._builder = PromptBuilder(runtime)
+        # several sequences: concurrent generations decode together (docs/batching.md)
+        self._scheduler: BatchScheduler | None = None
+        if runtime.info.sequences > 1 and isinstance(runtime, BatchedLanguageModel):
+            self._scheduler = BatchScheduler(runtime, worker.name)
         info = runtime.info
         grammars = info.grammars
         self._info = ServingInfo(
@@ -102,18 +108,31 @@ class LogitsChatModel:
             raise TypeError("LogitsChatModel generates from its own prompts only")
         ticket = self._worker.admit()
         job = GenerationJob.of(prompt.ids, spec, prompt.audio_tokens, prompt.grammar)
-        run = functools.partial(_run, self._runtime, job, prompt.calls, spec.on_usage, self._held)
+        if self._scheduler is not None:
+            run = functools.partial(_run_batched, self._scheduler, job, prompt.calls, spec.on_usage)
+        else:
+            run = functools.partial(_run, self._runtime, job, prompt.calls, spec.on_usage, self._held)
         return self._worker.submit(run, ticket)
 
     def prefill(self, conversation: Conversation) -> None:
         """See ChatModel.prefill: one short job on the worker, outside admission (its request holds a
         place already, or fails before it generates), so the generation's own evaluation finds the head
-        in the KV cache."""
+        in the KV cache. Not with a batch scheduler: it owns the sequences, and a prompt's head is found
+        there through the prompt cache."""
+        if self._scheduler is not None:
+            return
         job = functools.partial(_prefill, self._runtime, self._builder, conversation, self._held)
         self._worker.submit(job, Ticket.covered())
 
+    @property
+    def scheduler(self) -> BatchScheduler | None:
+        """The batch scheduler when the runtime decodes several sequences at once; for tests."""
+        return self._scheduler
+
     def close(self) -> None:
         self._worker.shutdown()
+        if self._scheduler is not None:
+            self._scheduler.close()
         self._runtime.close()
 
 
@@ -154,6 +173,23 @@ def _run(
     tally = Tally()
     try:
         events = generate(runtime, job, cancelled, tally)
+        yield from calls_from_text(events) if calls else events
+    finally:
+        if on_usage is not None:
+            on_usage(tally.report())
+
+
+def _run_batched(
+    scheduler: BatchScheduler,
+    job: GenerationJob,
+    calls: bool,
+    on_usage: Callable[[UsageReport], None] | None,
+    cancelled: threading.Event,
+) -> Iterator[Event]:
+    """The generation on sequences of the batch, returned when it ends, however it ends."""
+    tally = Tally()
+    try:
+        events = generate_batched(scheduler, job, cancelled, tally)
         yield from calls_from_text(events) if calls else events
     finally:
         if on_usage is not None:
