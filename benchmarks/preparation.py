@@ -18,7 +18,7 @@ import httpx
 
 from benchmarks.server import server_process
 from omnivox.backends.llama_cpp.model import LlamaCppModel
-from omnivox.chat.structured import schema_grammar
+from omnivox.backends.logits.structured import schema_grammar
 from omnivox.config import EMBEDDED_CHAT_MODEL, RequestLimits
 from omnivox.errors import InvalidRequest
 from omnivox.serving.registry import resolve_source

@@ -1,0 +1,170 @@
+"""Each JSON-schema keyword of OpenAI's strict mode, enforced on the real SmolLM2 through the SDK: the
+answer (temperature 0) is checked against the keyword, formats with the standard library. Where the
+model's own answer breaks the keyword (asked for the schema in the prompt only: `structured_outputs:
+false`), that is checked too, so the grammar is seen to do the work. Roots that are not objects (an
+extension: OpenAI requires an object) are honoured the same way."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import json
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import jsonschema
+import openai
+import pytest
+
+from omnivox.api.app import create_app
+from omnivox.config import load_settings
+from tests.support.server import live_server
+
+pytestmark = [pytest.mark.model, pytest.mark.sdk]
+
+
+def obj(**properties: Any) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+
+
+def _email(text: str) -> bool:
+    return re.fullmatch(r"[^@\s]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+", text) is not None
+
+
+def _hostname(text: str) -> bool:
+    label = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    return re.fullmatch(rf"{label}(\.{label})*", text) is not None
+
+
+def _duration(text: str) -> bool:
+    return (
+        re.fullmatch(r"P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?", text)
+        is not None
+    )
+
+
+def _parses(parse: Callable[[str], object]) -> Callable[[str], bool]:
+    def check(text: str) -> bool:
+        try:
+            parse(text)
+        except ValueError:
+            return False
+        return True
+
+    return check
+
+
+FORMATS: dict[str, Callable[[str], bool]] = {
+    "date-time": _parses(datetime.datetime.fromisoformat),
+    "date": _parses(datetime.date.fromisoformat),
+    "time": _parses(datetime.time.fromisoformat),
+    "duration": _duration,
+    "email": _email,
+    "hostname": _hostname,
+    "ipv4": _parses(ipaddress.IPv4Address),
+    "ipv6": _parses(ipaddress.IPv6Address),
+    "uuid": _parses(uuid.UUID),
+}
+#: keyword -> (schema, question); each question invites an answer that the keyword forbids
+KEYWORDS: dict[str, tuple[dict[str, Any], str]] = {
+    "minimum maximum": (
+        obj(age={"type": "integer", "minimum": 1000, "maximum": 1010}),
+        "How old is your cat?",
+    ),
+    "exclusive bounds": (
+        obj(price={"type": "number", "exclusiveMinimum": 100, "exclusiveMaximum": 101}),
+        "What does a coffee cost?",
+    ),
+    "multipleOf": (obj(n={"type": "integer", "multipleOf": 7, "minimum": 1}), "Pick a number from 1 to 20."),
+    "number multipleOf": (obj(x={"type": "number", "multipleOf": 0.25}), "What is pi?"),
+    "pattern with lengths": (
+        obj(code={"type": "string", "pattern": "^[A-Z]+$", "minLength": 3, "maxLength": 5}),
+        "Your name, please.",
+    ),
+    "minItems maxItems": (
+        obj(
+            tags={"type": "array", "items": {"type": "string", "maxLength": 12}, "minItems": 3, "maxItems": 4}
+        ),
+        "One word for the sea.",
+    ),
+    "anyOf": (obj(id={"anyOf": [{"type": "integer", "minimum": 5}, {"type": "null"}]}), "Your id?"),
+    **{
+        f"format {name}": (obj(value={"type": "string", "format": name}), f"Give an example {name}.")
+        for name in FORMATS
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[openai.OpenAI]:
+    settings = load_settings(models=[{"context_window": 2048, "max_completion_tokens": 80}])
+    with live_server(create_app(settings)) as base:
+        yield openai.OpenAI(base_url=f"{base}/v1", api_key="x", max_retries=0, timeout=900)
+
+
+def _answer(client: openai.OpenAI, schema: dict[str, Any], question: str, **extra: Any) -> tuple[str, str]:
+    choice = client.chat.completions.create(
+        model="gpt-4o-audio-preview",
+        messages=[{"role": "user", "content": question}],
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "a", "schema": schema, "strict": True},
+        },
+        temperature=0,
+        **extra,
+    ).choices[0]
+    return choice.message.content or "", choice.finish_reason
+
+
+def _holds(schema: dict[str, Any], content: str) -> bool:
+    try:
+        value = json.loads(content)
+        jsonschema.validate(value, schema)
+    except (ValueError, jsonschema.ValidationError):
+        return False
+    for name, sub in schema.get("properties", {}).items():
+        if "format" in sub and not FORMATS[sub["format"]](value[name]):
+            return False
+    return True
+
+
+@pytest.mark.parametrize("keyword", list(KEYWORDS))
+def test_each_keyword_holds_in_the_answer(client: openai.OpenAI, keyword: str) -> None:
+    schema, question = KEYWORDS[keyword]
+    content, reason = _answer(client, schema, question)
+    assert reason == "stop", content
+    assert _holds(schema, content), content
+
+
+@pytest.mark.parametrize("keyword", ["minimum maximum", "multipleOf", "format email"])
+def test_the_models_own_answer_breaks_the_keyword(client: openai.OpenAI, keyword: str) -> None:
+    schema, question = KEYWORDS[keyword]
+    content, _ = _answer(client, schema, question, extra_body={"structured_outputs": False})
+    assert not _holds(schema, content), content  # so the grammar is what makes the answer above hold
+
+
+ROOTS: dict[str, dict[str, Any]] = {
+    "enum of strings": {"type": "string", "enum": ["red", "green", "blue"]},
+    "bare enum": {"enum": ["yes", "no", 3]},
+    "integer": {"type": "integer", "minimum": 10, "maximum": 20},
+    "string with a format": {"type": "string", "format": "date"},
+    "array": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 3},
+    "anyOf": {"anyOf": [{"type": "boolean"}, {"type": "null"}]},
+}
+
+
+@pytest.mark.parametrize("root", list(ROOTS))
+def test_a_root_that_is_not_an_object_is_honoured(client: openai.OpenAI, root: str) -> None:
+    schema = ROOTS[root]
+    content, reason = _answer(client, schema, "What is your favourite colour?")
+    assert reason == "stop", content
+    jsonschema.validate(json.loads(content), schema)
+    if schema.get("format") == "date":
+        datetime.date.fromisoformat(json.loads(content))
