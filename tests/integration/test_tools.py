@@ -221,7 +221,7 @@ def test_a_spoken_question_calls_a_tool_and_that_turn_has_no_audio(
                 "tools": [
                     {
                         "type": "function",
-                        "function": {"name": "f", "parameters": {"type": "integer", "minimum": 1}},
+                        "function": {"name": "f", "parameters": {"type": "string", "format": "uri"}},
                     }
                 ]
             },
