@@ -39,7 +39,8 @@ def obj(**properties: Any) -> dict[str, Any]:
 
 
 def _email(text: str) -> bool:
-    return re.fullmatch(r"[^@\s]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+", text) is not None
+    # RFC 5321's domain may be one label ("a@1" is an address); llguidance's format allows it
+    return re.fullmatch(r"[^@\s]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*", text) is not None
 
 
 def _hostname(text: str) -> bool:
@@ -101,7 +102,11 @@ KEYWORDS: dict[str, tuple[dict[str, Any], str]] = {
         "One word for the sea.",
     ),
     **{
-        f"format {name}": (obj(value={"type": "string", "format": name}), f"Give an example {name}.")
+        # bounded, so that the tiny model cannot write one for ever (an unbounded email ran to the limit)
+        f"format {name}": (
+            obj(value={"type": "string", "format": name, "maxLength": 40}),
+            f"An example {name}.",
+        )
         for name in ("date", "email", "uuid")
     },
 }
@@ -190,7 +195,13 @@ def test_the_models_own_answer_breaks_the_keyword(client: openai.OpenAI, keyword
 ROOTS: dict[str, dict[str, Any]] = {
     "enum of strings": {"type": "string", "enum": ["red", "green", "blue"]},
     "integer": {"type": "integer", "minimum": 10, "maximum": 20},
-    "array": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 3},
+    # bounded items: unbounded, the model wrote one integer's digits to the token limit
+    "array": {
+        "type": "array",
+        "items": {"type": "integer", "minimum": 0, "maximum": 99},
+        "minItems": 2,
+        "maxItems": 3,
+    },
 }
 
 

@@ -114,16 +114,21 @@ def test_output_validates_against_the_schema(url: str, name: str, temperature: f
 
 
 def test_json_object_mode(url: str) -> None:
+    finished = 0
     for seed in (1, 2, 3):
-        content = _complete(
+        choice = _complete(
             url,
             response_format={"type": "json_object"},
             temperature=1.0,
             seed=seed,
             max_tokens=120,
             frequency_penalty=0.5,
-        )["choices"][0]["message"]["content"]
-        assert isinstance(json.loads(content), dict)
+        )["choices"][0]
+        if choice["finish_reason"] == "length":  # a long string value can run past the 120 tokens
+            continue
+        finished += 1
+        assert isinstance(json.loads(choice["message"]["content"]), dict)
+    assert finished
 
 
 def test_streamed_json_concatenates_to_valid_output(url: str) -> None:
