@@ -20,6 +20,7 @@ import httpx
 from benchmarks.server import server_process
 from omnivox.backends.llama_cpp.model import LlamaCppModel
 from omnivox.backends.logits.structured import schema_grammar
+from omnivox.chat.structured import measure_schema
 from omnivox.config import EMBEDDED_CHAT_MODEL, RequestLimits
 from omnivox.errors import InvalidRequest
 from omnivox.serving.registry import resolve_source
@@ -48,8 +49,9 @@ def timed(run: Callable[[], object], runs: int) -> float:
 
 
 def refused(schema: dict[str, Any]) -> None:
+    """Refused by the plan's count of the schema (`[limits]`), before any grammar is made."""
     try:
-        schema_grammar(schema, param="schema")
+        measure_schema(schema, LIMITS, "schema")
     except InvalidRequest:
         return
     raise AssertionError("not refused")
