@@ -363,7 +363,8 @@ def test_a_tools_refs_resolve_within_its_own_parameters() -> None:
 def test_a_call_with_refs_through_the_sdk(url: str) -> None:
     tools = [{"type": "function", "function": {"name": "commute", "parameters": COMMUTE}}]
     ask = [{"role": "user", "content": "I live in Oslo and work in Rome."}]
-    choice = _complete(url, messages=ask, tools=tools, tool_choice="required", temperature=0)["choices"][0]
+    fields = {"tool_choice": "required", "parallel_tool_calls": False, "temperature": 0}
+    choice = _complete(url, messages=ask, tools=tools, **fields)["choices"][0]
     assert choice["finish_reason"] == "tool_calls"
     for call in choice["message"]["tool_calls"]:
         jsonschema.validate(json.loads(call["function"]["arguments"]), COMMUTE)

@@ -64,6 +64,29 @@ def _audit(schema: Any, where: str) -> None:
         raise ValueError(f"format {schema['format']!r} at {where} is not supported here")
 
 
+#: An integer without bounds may have at most 16 digits (as llama.cpp's converter wrote them): unbounded,
+#: a small model writes digits until the token limit (seen: `{"id": 1234567890123...`).
+INTEGER_BOUND = 10**16 - 1
+
+
+def _bounded(schema: Any) -> Any:
+    """`schema` with every integer that lacks a lower or upper bound given +-INTEGER_BOUND."""
+    if isinstance(schema, list):
+        return [_bounded(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    bounded = {
+        k: (v if k in ("enum", "const", "default", "examples") else _bounded(v)) for k, v in schema.items()
+    }
+    kind = schema.get("type")
+    if kind == "integer" or (isinstance(kind, list) and "integer" in kind):
+        if "minimum" not in schema and "exclusiveMinimum" not in schema:
+            bounded["minimum"] = -INTEGER_BOUND
+        if "maximum" not in schema and "exclusiveMaximum" not in schema:
+            bounded["maximum"] = INTEGER_BOUND
+    return bounded
+
+
 def schema_rule(name: str, schema: Any, param: str, where: str = "schema") -> str:
     """The rule `name: %json {...}` of a schema that compiles; else a 400 naming `param`, and the path in
     the schema (from `where`, its root)."""
@@ -73,7 +96,7 @@ def schema_rule(name: str, schema: Any, param: str, where: str = "schema") -> st
         _audit(schema, where)
     except ValueError as exc:
         raise InvalidRequest(f"This JSON schema cannot be honoured: {exc}", param=param) from None
-    rule = f"{name}: %json {json.dumps({**schema, 'x-guidance': _STYLE})}"  # property order kept
+    rule = f"{name}: %json {json.dumps({**_bounded(schema), 'x-guidance': _STYLE})}"  # property order kept
     error = compile_error(f"start: {name}\n{rule}")
     if error:
         raise InvalidRequest(f"This JSON schema cannot be honoured: {error} (in {where})", param=param)
