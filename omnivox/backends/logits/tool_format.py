@@ -23,6 +23,9 @@ from omnivox.runtimes.chat_model import Tool, ToolChoice
 from omnivox.runtimes.events import Event, Finished, TextDelta, ToolCallArguments, ToolCallStart
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
+#: Parallel calls in one answer at most: unbounded, SmolLM2 at temperature 0 repeats the same call until
+#: the token limit.
+MAX_CALLS = 4
 
 
 def calls_grammar(choice: ToolChoice) -> str:
@@ -37,7 +40,7 @@ def calls_grammar(choice: ToolChoice) -> str:
         rules += [f"call_{i}: {head} args_{i} {json.dumps('}' + CLOSE)}"]
         rules += [schema_rule(f"args_{i}", dict(tool.parameters), "tools", where=f"{tool.name}.parameters")]
     rules.append("call: " + " | ".join(f"call_{i}" for i in range(len(choice.tools))))
-    rules.append('calls: call ("\\n" call)*' if choice.parallel else "calls: call")
+    rules.append(f'calls: call ("\\n" call){{0,{MAX_CALLS - 1}}}' if choice.parallel else "calls: call")
     answer = choice.answer if choice.mode == "auto" else None
     if choice.mode == "required":
         rules.append("start: calls")
