@@ -1,6 +1,7 @@
 """What a chat request's preparation costs at and above the limits (docs/configuration.md `[limits]`):
-planning (messages, schema -> grammar), and llama.cpp parsing the grammar, in this process; then, through a
-server, how long a short request takes while hostile clients send requests at and above the limits.
+planning (messages, schema -> grammar, checked), and the model compiling it (llguidance), in this
+process; then, through a server, how long a short request takes while hostile clients send requests
+at and above the limits.
 
     .venv/bin/python -m benchmarks.preparation [--runs 5]
 """
@@ -18,7 +19,8 @@ import httpx
 
 from benchmarks.server import server_process
 from omnivox.backends.llama_cpp.model import LlamaCppModel
-from omnivox.chat.structured import schema_grammar
+from omnivox.backends.logits.structured import schema_grammar
+from omnivox.chat.structured import measure_schema
 from omnivox.config import EMBEDDED_CHAT_MODEL, RequestLimits
 from omnivox.errors import InvalidRequest
 from omnivox.serving.registry import resolve_source
@@ -47,8 +49,9 @@ def timed(run: Callable[[], object], runs: int) -> float:
 
 
 def refused(schema: dict[str, Any]) -> None:
+    """Refused by the plan's count of the schema (`[limits]`), before any grammar is made."""
     try:
-        schema_grammar(schema, param="schema")
+        measure_schema(schema, LIMITS, "schema")
     except InvalidRequest:
         return
     raise AssertionError("not refused")
@@ -62,11 +65,16 @@ def in_process(runs: int) -> None:
     }
     for name, schema in cases.items():
         grammar = schema_grammar(schema, param="schema")
-        # a new title each time: the conversion is cached per schema text
-        convert = timed(lambda s=schema: schema_grammar(s | {"title": str(time.time())}, param="s"), runs)
-        parse = timed(lambda g=grammar: model.constrain(g).close(), runs)
+        model.constrain(grammar).close()  # the model's view of its vocabulary, built once
+        # a new title each time: the check and the model's matcher are cached per grammar text
+        check = timed(lambda s=schema: schema_grammar(s | {"title": str(time.time())}, param="s"), runs)
+        compiled = timed(
+            lambda s=schema: model.constrain(schema_grammar(s | {"title": str(time.time())}, param="s")), runs
+        )
         size = len(grammar) / 1024
-        print(f"{name:32s} grammar {size:7.1f} KiB  convert {convert:7.1f} ms  parse {parse:6.1f} ms")
+        print(
+            f"{name:32s} grammar {size:7.1f} KiB  check {check:7.1f} ms  check + compile {compiled:6.1f} ms"
+        )
     too_big = timed(lambda: refused(enum_schema(20_000)), runs)
     print(f"{'enum of 20000 values (refused)':32s} {too_big:.1f} ms")
     model.close()

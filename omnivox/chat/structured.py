@@ -1,5 +1,5 @@
 """Structured outputs: `response_format` -> a backend-neutral JsonSchema constraint (or None for free
-text). Each backend compiles it its own way (omnivox.backends.logits.structured: a GBNF grammar)."""
+text). Each backend compiles it its own way (omnivox.backends.logits.structured: an llguidance grammar)."""
 
 from __future__ import annotations
 

@@ -96,8 +96,8 @@ class ToolChoice:
     answer: JsonSchema | None = None
 
 
-#: What the output must follow, backend-neutral: each backend compiles it its own way (GBNF for the
-#: logits path, `response_format` / `tools` passed on by the upstream one).
+#: What the output must follow, backend-neutral: each backend compiles it its own way (an llguidance grammar
+#: for the logits path, `response_format` / `tools` passed on by the upstream one).
 OutputConstraint = JsonSchema | ToolChoice
 
 

@@ -80,8 +80,9 @@ class LanguageModel(Protocol):
         ...
 
     def constrain(self, grammar: str) -> TokenConstraint:
-        """A fresh constraint from a GBNF grammar (root rule `root`) over this model's vocabulary.
-        Raises ValueError when the grammar does not parse. Only where `info.grammars`."""
+        """A fresh constraint from a grammar over this model's vocabulary: llguidance's Lark dialect (start
+        rule `start`; a rule may be a JSON schema, `name: %json {...}`). Raises ValueError when the grammar
+        does not compile. Only where `info.grammars`."""
         ...
 
     def close(self) -> None:

@@ -221,7 +221,7 @@ def test_a_spoken_question_calls_a_tool_and_that_turn_has_no_audio(
                 "tools": [
                     {
                         "type": "function",
-                        "function": {"name": "f", "parameters": {"type": "integer", "minimum": 1}},
+                        "function": {"name": "f", "parameters": {"type": "string", "format": "uri"}},
                     }
                 ]
             },
@@ -325,6 +325,49 @@ def test_one_grammar_takes_a_call_or_a_schema_valid_answer() -> None:
         assert not _accepts(model, required, '{"reply": "hi", "sure": true}')
     finally:
         model.close()
+
+
+COMMUTE = {
+    "type": "object",
+    "properties": {"home": {"$ref": "#/$defs/city"}, "work": {"$ref": "#/$defs/city"}},
+    "required": ["home", "work"],
+    "additionalProperties": False,
+    "$defs": {"city": {"type": "string", "enum": ["Oslo", "Rome"]}},
+}
+
+
+def test_a_tools_refs_resolve_within_its_own_parameters() -> None:
+    """`#/$defs/...` in a function's parameters points into those parameters (not into a wrapper holding
+    every tool), on the real vocabulary; the other function's bounds hold alongside."""
+    from omnivox.backends.logits.tool_format import calls_grammar
+    from omnivox.config import LanguageModelSettings
+    from omnivox.runtimes.chat_model import Tool, ToolChoice
+    from omnivox.serving.registry import load_llama_cpp
+
+    age = {"type": "object", "properties": {"age": {"type": "integer", "minimum": 0, "maximum": 120}}}
+    tools = (Tool("commute", "", COMMUTE), Tool("born", "", age | {"required": ["age"]}))
+    model = load_llama_cpp(LanguageModelSettings(id="smollm2", context_window=512))
+    try:
+        grammar = calls_grammar(ToolChoice(tools, "required", True))
+        call = '<tool_call>{"name": "commute", "arguments": {"home": "Oslo", "work": "Rome"}}</tool_call>'
+        assert _accepts(model, grammar, call)
+        assert not _accepts(model, grammar, call.replace("Rome", "Paris"))
+        assert _accepts(model, grammar, '<tool_call>{"name": "born", "arguments": {"age": 120}}</tool_call>')
+        assert not _accepts(
+            model, grammar, '<tool_call>{"name": "born", "arguments": {"age": 121}}</tool_call>'
+        )
+    finally:
+        model.close()
+
+
+def test_a_call_with_refs_through_the_sdk(url: str) -> None:
+    tools = [{"type": "function", "function": {"name": "commute", "parameters": COMMUTE}}]
+    ask = [{"role": "user", "content": "I live in Oslo and work in Rome."}]
+    fields = {"tool_choice": "required", "parallel_tool_calls": False, "temperature": 0}
+    choice = _complete(url, messages=ask, tools=tools, **fields)["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"
+    for call in choice["message"]["tool_calls"]:
+        jsonschema.validate(json.loads(call["function"]["arguments"]), COMMUTE)
 
 
 @pytest.mark.parametrize("seed", [1, 2])

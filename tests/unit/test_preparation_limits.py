@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from omnivox.backends.logits import structured
+from omnivox.backends import guidance
 from omnivox.backends.logits.structured import schema_grammar
 from omnivox.chat.limits import check_counts, check_values
 from omnivox.chat.structured import measure_schema
@@ -63,10 +63,11 @@ def test_nesting_deeper_than_the_limit_is_refused() -> None:
 
 def test_a_schema_whose_grammar_would_be_too_large_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     long_strings = _object(a={"type": "string", "maxLength": 900})
-    assert schema_grammar(long_strings, param="p")  # the default limit allows it
-    monkeypatch.setattr(structured, "MAX_GRAMMAR_BYTES", 2048)
-    with pytest.raises(InvalidRequest, match="grammar of"):
+    assert schema_grammar(long_strings, param="p")  # the default limits allow it
+    monkeypatch.setitem(guidance.LIMITS, "max_grammar_size", 20)
+    with pytest.raises(InvalidRequest, match="cannot be honoured") as refused:
         schema_grammar(long_strings | {"title": "another"}, param="p")
+    assert refused.value.param == "p"
 
 
 def _param_refused(body: dict[str, Any]) -> str | None:

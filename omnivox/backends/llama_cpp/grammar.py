@@ -1,51 +1,41 @@
-"""Grammar constraints with llama.cpp's own grammar engine (GBNF), over a GGUF model's vocabulary."""
+"""llguidance's view of a GGUF model's vocabulary: every token's bytes, which are control tokens, and the
+tokens that end generation; built once per model, on first use (~0.5 s for 49K tokens). The constraint
+itself is backend-neutral (omnivox.backends.guidance). As llguidance's own `llamacpp` helper, but with
+the current vocabulary calls (its helper calls one that warns of deprecation, 49K times)."""
 
 from __future__ import annotations
 
 import ctypes
 
 import llama_cpp as C
-import numpy as np
+from llguidance import LLTokenizer
 
-from omnivox.tokens import Logits
-
-#: numpy twin of llama_token_data {int32 id; float logit; float p}, so the vocabulary is passed without a
-#: Python loop.
-_TOKEN_DATA = np.dtype([("id", "<i4"), ("logit", "<f4"), ("p", "<f4")])
+#: llguidance marks a special token by a leading 0xFF byte, so that text never matches it.
+_SPECIAL = b"\xff"
 
 
-class LlamaGrammarConstraint:
-    """One llama.cpp grammar sampler; `mask` runs it over the whole vocabulary, `allows` over one token."""
+def end_tokens(vocab: int) -> list[int]:
+    """Every token of the vocabulary that ends generation (EOS, end-of-turn)."""
+    return [t for t in range(C.llama_vocab_n_tokens(vocab)) if C.llama_vocab_is_eog(vocab, t)]
 
-    def __init__(self, vocab: int, vocab_size: int, grammar: str) -> None:
-        sampler = C.llama_sampler_init_grammar(vocab, grammar.encode(), b"root")
-        if not sampler:
-            raise ValueError("llama.cpp could not parse the grammar")
-        self._sampler = sampler
-        self._all = np.zeros(vocab_size, dtype=_TOKEN_DATA)
-        self._all["id"] = np.arange(vocab_size)
-        self._one = np.zeros(1, dtype=_TOKEN_DATA)
 
-    def _apply(self, data: np.ndarray) -> None:
-        array = C.llama_token_data_array(
-            data.ctypes.data_as(ctypes.POINTER(C.llama_token_data)), data.size, -1, False
-        )
-        C.llama_sampler_apply(self._sampler, ctypes.byref(array))
+def _token(vocab: int, token: int, buffer: ctypes.Array[ctypes.c_char]) -> bytes:
+    n = C.llama_token_to_piece(vocab, token, buffer, len(buffer), 0, True)
+    if n < 0:
+        raise ValueError(f"token {token} is longer than {len(buffer)} bytes")
+    piece = buffer.raw[:n]
+    attr = C.llama_vocab_get_attr(vocab, token)
+    control = attr & C.LLAMA_TOKEN_ATTR_CONTROL
+    marked = attr & C.LLAMA_TOKEN_ATTR_USER_DEFINED and piece.startswith(b"<") and piece.endswith(b">")
+    return _SPECIAL + piece if control or marked else piece
 
-    def allows(self, token: int) -> bool:
-        self._one["id"], self._one["logit"] = token, 0.0
-        self._apply(self._one)
-        return bool(np.isfinite(self._one["logit"][0]))
 
-    def mask(self, logits: Logits) -> None:
-        self._all["logit"] = 0.0
-        self._apply(self._all)
-        logits[~np.isfinite(self._all["logit"])] = -np.inf
-
-    def accept(self, token: int) -> None:
-        C.llama_sampler_accept(self._sampler, token)
-
-    def close(self) -> None:
-        if self._sampler:
-            C.llama_sampler_free(self._sampler)
-            self._sampler = None
+def tokenizer_view(vocab: int, vocab_size: int) -> LLTokenizer:
+    buffer = ctypes.create_string_buffer(16 * 1024)
+    tokens = [_token(vocab, t, buffer) for t in range(C.llama_vocab_n_tokens(vocab))]
+    tokens += [b""] * (vocab_size - len(tokens))
+    tokenize = ctypes.cast(C.llama_cpp._lib.llama_tokenize, ctypes.c_void_p).value
+    view: LLTokenizer = LLTokenizer.from_llamacpp(  # type: ignore[attr-defined]
+        tokens=tokens, vocab_ptr=vocab, tokenize_fptr=tokenize, eos_token=end_tokens(vocab), slices=None
+    )
+    return view

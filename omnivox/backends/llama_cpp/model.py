@@ -23,7 +23,8 @@ import numpy as np
 
 from omnivox import __version__
 from omnivox.backends.cpu import default_threads
-from omnivox.backends.llama_cpp.grammar import LlamaGrammarConstraint
+from omnivox.backends.guidance import GuidanceConstraint, GuidanceGrammars
+from omnivox.backends.llama_cpp.grammar import tokenizer_view
 from omnivox.backends.llama_cpp.library import load_backends
 from omnivox.backends.llama_cpp.memory import (
     MIB,
@@ -175,6 +176,7 @@ class LlamaCppModel:
         reuse = prompt_cache_bytes > 0 and n_ubatch >= TILE
         self._cache = PromptCache(prompt_cache_bytes) if reuse else None
         self._pieces: dict[int, bytes] = {}
+        self._grammars = GuidanceGrammars(lambda: tokenizer_view(self._vocab, self._n_vocab), self._n_vocab)
         self._info = self._read_info(path, context_window, chat_template)
         log.info(
             "%s: context %d tokens, KV cache %.0f MiB (+ %.0f MiB compute), prompt cache up to %.0f MiB",
@@ -565,8 +567,8 @@ class LlamaCppModel:
         pointer = C.llama_get_logits_ith(self._ctx, row)
         return np.ctypeslib.as_array(pointer, shape=(self._n_vocab,)).copy()
 
-    def constrain(self, grammar: str) -> LlamaGrammarConstraint:
-        return LlamaGrammarConstraint(self._vocab, self._n_vocab, grammar)
+    def constrain(self, grammar: str) -> GuidanceConstraint:
+        return self._grammars.constrain(grammar)
 
     def close(self) -> None:
         if self._ctx:

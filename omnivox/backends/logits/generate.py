@@ -38,7 +38,7 @@ class GenerationJob:
     n: int = 1
     top_logprobs: int | None = None  # None: no logprobs; 0..20 alternatives per token
     audio_tokens: int = 0  # prompt tokens standing for audio input, reported in the usage
-    grammar: str | None = None  # GBNF the output must follow
+    grammar: str | None = None  # what the output must follow (llguidance Lark, `LanguageModel.constrain`)
     on_stage: Callable[[str], None] | None = field(default=None, compare=False)  # GenerationSpec's
 
     @classmethod

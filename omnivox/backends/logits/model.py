@@ -1,6 +1,7 @@
 """LogitsChatModel: the chat-model contract over a runtime that yields logits (llama.cpp, the tests'
-fake). omnivox renders the model's chat template and tokenizes, compiles output constraints to GBNF, and
-samples every token itself (omnivox.sampling), so every such runtime obeys the same OpenAI semantics.
+fake). omnivox renders the model's chat template and tokenizes, compiles output constraints to a grammar
+(llguidance), and samples every token itself (omnivox.sampling), so every such runtime obeys the same
+OpenAI semantics.
 
 Generation runs on the model's one worker thread; tool calls are parsed there, once, into events."""
 
@@ -40,7 +41,9 @@ log = logging.getLogger("omnivox.logits")
 @dataclass(frozen=True, slots=True)
 class TokenPrompt(Prompt):
     ids: tuple[int, ...] = ()
-    grammar: str | None = None  # GBNF the output must follow
+    grammar: str | None = (
+        None  # the grammar the output must follow (llguidance Lark, `LanguageModel.constrain`)
+    )
     calls: bool = False  # the output may hold tool calls in the `<tool_call>` format
 
 

@@ -1,50 +1,43 @@
-"""The logits backend's structured outputs: a JSON schema (or "any JSON object") -> a GBNF grammar that
-constrains decoding, so the output parses, and validates, by construction. The conversion is llama.cpp's
-own JSON-schema-to-grammar converter (shipped in llama-cpp-python); grammars are cached per schema."""
+"""The logits backend's structured outputs: a JSON schema (or "any JSON object") -> a grammar that
+constrains decoding, so the output parses, and validates, by construction.
+
+The grammar is llguidance's Lark dialect with each schema embedded as a rule (`name: %json {...}`);
+llguidance compiles the schema itself, every keyword of OpenAI's strict mode included: number bounds and
+`multipleOf`, string `pattern`, `format` and lengths, array lengths, `anyOf`, `$defs` and recursion. A
+schema is checked here first: a keyword the grammar would not enforce is refused (a 400 that names where
+it is), never ignored. A schema's `$ref`s resolve within that schema (each tool's parameters are their own
+document). Compiled grammars are cached per text, here (the check) and per model (the matcher)."""
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Sequence
 from typing import Any
 
+from omnivox.backends.guidance import compile_error
 from omnivox.errors import InvalidRequest
 from omnivox.runtimes.chat_model import JsonSchema
 
-#: Keywords the grammar enforces; a schema using any other constraint cannot be honoured (400), rather
-#: than have it silently ignored.
+#: Keywords the grammar enforces (OpenAI's strict-mode set, plus `oneOf`/`allOf`, `prefixItems` and string
+#: lengths, which llguidance enforces too); a schema using any other constraint cannot be honoured (400).
 ENFORCED = frozenset(
     {"type", "properties", "required", "additionalProperties", "items", "prefixItems", "minItems", "maxItems"}
     | {"enum", "const", "anyOf", "oneOf", "allOf", "$ref", "$defs", "definitions", "pattern", "format"}
-    | {"minLength", "maxLength"}
+    | {"minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}
 )
 #: Keywords that only describe (no constraint on the output).
 ANNOTATIONS = frozenset(
     {"title", "description", "default", "examples", "$schema", "$id", "$comment", "strict"}
 )
-FORMATS = frozenset({"date", "time", "date-time", "uuid", "uuid1", "uuid2", "uuid3", "uuid4", "uuid5"})
-#: The largest count `minLength`, `maxLength`, `minItems` and `maxItems` may give. The converter writes a
-#: count out as that many grammar items (a maximum as that many nested optional groups): llama.cpp refuses
-#: to parse beyond about a thousand nested groups, crashes (stack overflow) on tens of thousands, and a
-#: count of billions exhausts memory while the grammar is being written.
+#: OpenAI's string formats, each enforced by llguidance as a regular expression.
+FORMATS = frozenset({"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"})
+#: The largest count `minLength`, `maxLength`, `minItems` and `maxItems` may give: a count becomes a
+#: bounded repetition in the lexer's automaton, whose states grow with it (fuzzing sent 10**12).
 MAX_REPETITIONS = 1000
 _REPETITIONS = ("minLength", "maxLength", "minItems", "maxItems")
-#: JSON forbids raw control characters in strings; the converter's `char` rule allowed them.
-_CHAR_RULE = r'char ::= [^"\\]'
-_STRICT_CHAR_RULE = r'char ::= [^"\\\x7F\x00-\x1F]'
-
-
-@functools.lru_cache(maxsize=256)
-def _grammar(named_json: str) -> str:
-    """One grammar for `[[rule name, schema], ...]`: each schema becomes the rule of its name ("": root),
-    sharing the converter's primitive rules (two schemas' own rules never collide: names are numbered)."""
-    from llama_cpp.llama_grammar import SchemaConverter
-
-    converter = SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
-    for i, (name, schema) in enumerate(json.loads(named_json)):
-        converter.visit(converter.resolve_refs(schema, f"schema{i}"), name)
-    return str(converter.format_grammar()).replace(_CHAR_RULE, _STRICT_CHAR_RULE)
+_SUBSCHEMAS = ("items", "prefixItems", "anyOf", "oneOf", "allOf", "additionalProperties")
+#: How the JSON is written: compact, with one space after `:` and `,` (as json.dumps). No free whitespace,
+#: which a small model would fill with newlines for ever.
+_STYLE = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
 
 
 def _audit(schema: Any, where: str) -> None:
@@ -61,7 +54,7 @@ def _audit(schema: Any, where: str) -> None:
                 _audit(sub, f"{where}.{key}.{name}")
         elif key not in ENFORCED | ANNOTATIONS:
             raise ValueError(f"`{key}` at {where} is not supported in structured outputs here")
-        elif key in ("items", "prefixItems", "anyOf", "oneOf", "allOf", "additionalProperties"):
+        elif key in _SUBSCHEMAS:
             _audit(value, f"{where}.{key}")
     for key in _REPETITIONS:
         count = schema.get(key, 0)
@@ -69,49 +62,50 @@ def _audit(schema: Any, where: str) -> None:
             raise ValueError(f"`{key}` at {where} must be an integer from 0 to {MAX_REPETITIONS}")
     if "format" in schema and schema["format"] not in FORMATS:
         raise ValueError(f"format {schema['format']!r} at {where} is not supported here")
-    string_rules = [k for k in ("pattern", "format", "minLength") if k in schema] + (
-        ["maxLength"] if "maxLength" in schema and "minLength" not in schema else []
-    )
-    if len(string_rules) > 1:
-        raise ValueError(f"{' and '.join(string_rules)} together at {where} are not supported here")
 
 
-#: The largest grammar a schema may compile into: bounds the parse time and the cost of constraining each
-#: token (OpenAI's schema limits, counted before any backend sees a schema, give at most ~330 KiB).
-MAX_GRAMMAR_BYTES = 1 << 20
+#: An integer without bounds may have at most 16 digits (as llama.cpp's converter wrote them): unbounded,
+#: a small model writes digits until the token limit (seen: `{"id": 1234567890123...`).
+INTEGER_BOUND = 10**16 - 1
+
+
+def _bounded(schema: Any) -> Any:
+    """`schema` with every integer that lacks a lower or upper bound given +-INTEGER_BOUND."""
+    if isinstance(schema, list):
+        return [_bounded(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    bounded = {
+        k: (v if k in ("enum", "const", "default", "examples") else _bounded(v)) for k, v in schema.items()
+    }
+    kind = schema.get("type")
+    if kind == "integer" or (isinstance(kind, list) and "integer" in kind):
+        if "minimum" not in schema and "exclusiveMinimum" not in schema:
+            bounded["minimum"] = -INTEGER_BOUND
+        if "maximum" not in schema and "exclusiveMaximum" not in schema:
+            bounded["maximum"] = INTEGER_BOUND
+    return bounded
+
+
+def schema_rule(name: str, schema: Any, param: str, where: str = "schema") -> str:
+    """The rule `name: %json {...}` of a schema that compiles; else a 400 naming `param`, and the path in
+    the schema (from `where`, its root)."""
+    if not isinstance(schema, dict):
+        raise InvalidRequest("A JSON schema must be an object.", param=param)
+    try:
+        _audit(schema, where)
+    except ValueError as exc:
+        raise InvalidRequest(f"This JSON schema cannot be honoured: {exc}", param=param) from None
+    rule = f"{name}: %json {json.dumps({**_bounded(schema), 'x-guidance': _STYLE})}"  # property order kept
+    error = compile_error(f"start: {name}\n{rule}")
+    if error:
+        raise InvalidRequest(f"This JSON schema cannot be honoured: {error} (in {where})", param=param)
+    return rule
 
 
 def schema_grammar(schema: Any, *, param: str) -> str:
-    """The grammar of `schema`; a schema the converter cannot honour is a 400 naming `param`."""
-    return schemas_grammar([("", schema, param)])
-
-
-def schemas_grammar(named: Sequence[tuple[str, Any, str]]) -> str:
-    """One grammar in which each `(rule name, schema, param)` is the rule of that name ("": `root`); a
-    schema the converter cannot honour is a 400 naming its `param`."""
-    entries = []
-    for name, schema, param in named:
-        if not isinstance(schema, dict):
-            raise InvalidRequest("A JSON schema must be an object.", param=param)
-        if "$ref" in schema:  # the converter resolves references below the root only: same via allOf
-            schema = {k: v for k, v in schema.items() if k != "$ref"} | {"allOf": [{"$ref": schema["$ref"]}]}
-        try:
-            _audit(schema, "schema")
-        except ValueError as exc:
-            raise InvalidRequest(f"This JSON schema cannot be honoured: {exc}", param=param) from None
-        entries.append((name, schema))
-    param = named[-1][2]
-    try:
-        grammar = _grammar(json.dumps(entries))  # property order is kept: the output follows it
-    except (AssertionError, KeyError, ValueError, TypeError, RecursionError) as exc:
-        raise InvalidRequest(f"This JSON schema cannot be honoured: {exc}", param=param) from None
-    if len(grammar) > MAX_GRAMMAR_BYTES:
-        raise InvalidRequest(
-            f"This JSON schema compiles into a grammar of {len(grammar)} bytes; at most {MAX_GRAMMAR_BYTES} "
-            "are allowed (fewer properties or enum values, or shorter repetitions).",
-            param=param,
-        )
-    return grammar
+    """The grammar of `schema` alone; a schema the grammar cannot honour is a 400 naming `param`."""
+    return f"start: answer\n{schema_rule('answer', schema, param)}"
 
 
 JSON_OBJECT = {"type": "object"}

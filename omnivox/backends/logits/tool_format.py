@@ -18,41 +18,39 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from omnivox.backends.logits.structured import JSON_OBJECT, schemas_grammar
+from omnivox.backends.logits.structured import JSON_OBJECT, schema_rule
 from omnivox.runtimes.chat_model import Tool, ToolChoice
 from omnivox.runtimes.events import Event, Finished, TextDelta, ToolCallArguments, ToolCallStart
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
-
-
-def _call_schema(tool: Tool) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": {"name": {"const": tool.name}, "arguments": dict(tool.parameters)},
-        "required": ["name", "arguments"],
-        "additionalProperties": False,
-    }
+#: Parallel calls in one answer at most: unbounded, SmolLM2 at temperature 0 repeats the same call until
+#: the token limit.
+MAX_CALLS = 4
 
 
 def calls_grammar(choice: ToolChoice) -> str:
-    """GBNF: one call is `<tool_call>` + the JSON of a declared function's call + `</tool_call>`; under
-    `auto`, an answer instead: free text that does not start with `<`, or, when a `response_format` came
-    with the tools (and is enforced), JSON that validates against it: one grammar for both."""
-    named: list[tuple[str, Any, str]] = [
-        ("call-json", {"anyOf": [_call_schema(t) for t in choice.tools]}, "tools")
-    ]
+    """The grammar (llguidance Lark) of the answer: one call is `<tool_call>`, the JSON of a declared
+    function's call (its arguments valid against its parameters, a schema of their own, in which `$ref`s
+    resolve), `</tool_call>`; under `auto`, an answer instead: free text that does not start with `<`, or,
+    when a `response_format` came with the tools (and is enforced), JSON that validates against it: one
+    grammar for both."""
+    rules = []
+    for i, tool in enumerate(choice.tools):
+        head = json.dumps(f'{OPEN}{{"name": {json.dumps(tool.name)}, "arguments": ')
+        rules += [f"call_{i}: {head} args_{i} {json.dumps('}' + CLOSE)}"]
+        rules += [schema_rule(f"args_{i}", dict(tool.parameters), "tools", where=f"{tool.name}.parameters")]
+    rules.append("call: " + " | ".join(f"call_{i}" for i in range(len(choice.tools))))
+    rules.append(f'calls: call ("\\n" call){{0,{MAX_CALLS - 1}}}' if choice.parallel else "calls: call")
     answer = choice.answer if choice.mode == "auto" else None
-    enforced = answer is not None and answer.enforced
-    if answer is not None and enforced:
-        named.append(("answer", dict(answer.schema or JSON_OBJECT), answer.param))
-    calls = 'call ("\\n" call)*' if choice.parallel else "call"
-    rules = [schemas_grammar(named), f'call ::= "{OPEN}" call-json "{CLOSE}"', f"calls ::= {calls}"]
     if choice.mode == "required":
-        rules.append("root ::= calls")
-    elif enforced:
-        rules.append("root ::= calls | answer")
+        rules.append("start: calls")
+    elif answer is not None and answer.enforced:
+        rules += [
+            "start: calls | answer",
+            schema_rule("answer", dict(answer.schema or JSON_OBJECT), answer.param),
+        ]
     else:
-        rules += ["root ::= calls | text", r"text ::= [^<\x00] [^\x00]*"]
+        rules += ["start: calls | text", r"text: /[^<\x00][^\x00]*/"]
     return "\n".join(rules)
 
 
