@@ -375,7 +375,7 @@ def test_tools_with_a_json_schema_call_or_answer_valid_json(url: str, seed: int)
     client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0, timeout=1200)
     for streamed in (False, True):
         kwargs: dict[str, Any] = {"model": "gpt-audio", "messages": ASK, "tools": TOOLS, "seed": seed}
-        kwargs |= {"response_format": ANSWER_FORMAT, "max_completion_tokens": 80}
+        kwargs |= {"response_format": ANSWER_FORMAT, "max_completion_tokens": 300}
         if not streamed:
             choice = client.chat.completions.create(**kwargs).choices[0]
             calls = [c.model_dump() for c in choice.message.tool_calls or []]
