@@ -78,7 +78,7 @@ def _prompt(model: OmniChatModel, spec: GenerationSpec, audio: list[Audio]) -> O
 def _events(model: OmniChatModel, prompt: OmniPrompt, spec: GenerationSpec) -> list[Event]:
     job = GenerationJob(prompt.ids, spec.sampling, spec.max_tokens, spec.stop, 1, None, prompt.audio_tokens)
     voice = functools.partial(model._voice, prompt, spec.sampling.seed) if prompt.speaker else None
-    return list(_run(model._thinker, job, prompt.heard, voice, None, threading.Event()))
+    return list(_run(model._thinker, job, False, prompt.heard, voice, None, threading.Event()))
 
 
 def test_our_loop_matches_generate_bit_exactly(model: OmniChatModel) -> None:
@@ -229,3 +229,20 @@ def test_talker_codes_match_generate_greedy(model: OmniChatModel) -> None:
     theirs = out[0, codec_ids.shape[1] :].tolist()
     cut = next((i for i, c in enumerate(theirs) if c in ends), len(theirs))
     assert voice.codes == theirs[:cut]
+
+
+def test_the_grammar_engine_reads_the_tokens_as_the_loop_does(model: OmniChatModel) -> None:
+    """llama.cpp's vocabulary made from the Qwen tokenizer: every id's piece is the bytes the generation
+    loop assembles, and its ends are the loop's (a grammar and the text never disagree)."""
+    import ctypes
+
+    import llama_cpp as C
+
+    thinker = model._thinker
+    vocab = thinker._grammar_vocab
+    buffer = ctypes.create_string_buffer(64)
+    for token in range(vocab.size):
+        size = C.llama_token_to_piece(vocab._vocab, token, buffer, len(buffer), 0, True)
+        assert buffer.raw[:size] == thinker.token_bytes(token), token
+        ends = bool(C.llama_vocab_is_eog(vocab._vocab, token))
+        assert ends == thinker.is_end_of_generation(token), token

@@ -11,6 +11,8 @@ What the feasibility study found and this module respects (../shared/research/na
 - The processor is not used (it needs torchvision): the tokenizer and the feature extractor are.
 - When speech is asked for, each forward also keeps what the talker needs: per position the input
   embedding plus the last hidden state (`Heard.reply`).
+- Grammars (`constrain`) run on llama.cpp's engine over a llama.cpp vocabulary made from the tokenizer
+  (backends/llama_cpp/vocab.py): the same GBNF and token pieces as a GGUF model's.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 import torch
 
 from omnivox.audio.pcm import Audio
+from omnivox.backends.llama_cpp.vocab import HuggingFaceVocab
 from omnivox.errors import ModelLoadError
 from omnivox.runtimes.language_model import Evaluation, ModelInfo
 from omnivox.tokens import Logits, TokenConstraint
@@ -129,6 +132,7 @@ class OmniThinker:
             if isinstance(i, int) and i >= 0
         }
         self._specials = set(self.tokenizer.all_special_ids) | set(self.tokenizer.added_tokens_decoder)
+        self._grammar_vocab = HuggingFaceVocab(self.tokenizer, self._vocab, self._ends)
         template = self.tokenizer.chat_template
         if not isinstance(template, str):
             raise ModelLoadError(f"the folder {folder} has no chat template")
@@ -142,7 +146,7 @@ class OmniThinker:
             add_bos=False,
             fingerprint=f"fp_omni_{_folder_digest(folder)}",
             created=int((folder / "config.json").stat().st_mtime),
-            grammars=False,
+            grammars=True,
         )
         self._name = name
         self._cache: Any = None
@@ -171,7 +175,7 @@ class OmniThinker:
         return token in self._ends
 
     def constrain(self, grammar: str) -> TokenConstraint:
-        raise NotImplementedError("transformers-omni compiles no grammars (info.grammars is False)")
+        return self._grammar_vocab.constrain(grammar)
 
     # --- audio ---------------------------------------------------------------------------------------
 
@@ -262,6 +266,7 @@ class OmniThinker:
 
     def close(self) -> None:
         self._cache = None
+        self._grammar_vocab.close()
 
 
 def _last(logits: torch.Tensor) -> Logits:
