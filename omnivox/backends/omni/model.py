@@ -26,8 +26,9 @@ from omnivox.audio.pcm import Audio
 from omnivox.backends.logits.generate import GenerationJob, Tally, generate
 from omnivox.backends.logits.model import LogitsChatModel, OutputRule, TokenPrompt
 from omnivox.backends.logits.tool_format import calls_from_text
-from omnivox.backends.omni.talker import OUTPUT_RATE, Chunking, CodeSampler, TalkerSampling, Voice
+from omnivox.backends.omni.talker import Chunking, CodeSampler, TalkerSampling, Voice
 from omnivox.backends.omni.thinker import Heard, OmniThinker, Replies
+from omnivox.backends.omni.token2wav import OUTPUT_RATE
 from omnivox.config import OmniModelSettings
 from omnivox.errors import InvalidRequest, ModelLoadError
 from omnivox.runtimes.chat_model import Conversation, EventStream, GenerationSpec, Prompt
