@@ -25,7 +25,7 @@ from omnivox.backends.omni.talker import (
 from omnivox.backends.omni.thinker import OmniThinker, Replies
 from omnivox.backends.omni.token2wav import OUTPUT_RATE, StreamingToken2Wav
 from omnivox.config import QWEN_OMNI_SYSTEM_PROMPT
-from omnivox.errors import InvalidRequest
+from omnivox.errors import InvalidRequest, ModelLoadError
 from omnivox.runtimes.chat_model import Conversation, GenerationSpec
 from omnivox.runtimes.events import AudioDelta, Event, Finished, TextDelta
 from omnivox.runtimes.language_model import Evaluation
@@ -293,3 +293,30 @@ def test_streamed_chunks_join_into_the_whole_answer(model: OmniChatModel, sizes:
         ]
     )
     assert float(np.abs(apart - whole[: apart.size]).max()) > 0.1 * scale
+
+
+@pytest.mark.parametrize(
+    ("device", "available", "count", "says"),
+    [("cuda", False, 0, "sees no CUDA device"), ("cuda:2", True, 2, "has 2 CUDA device")],
+)
+def test_a_cuda_device_torch_cannot_use_is_a_load_error(
+    tiny_omni: Path, monkeypatch: pytest.MonkeyPatch, device: str, available: bool, count: int, says: str
+) -> None:
+    """Checked before any weight is read (the torch here is a CPU build: CUDA's answers are stood in)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: available)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+    with pytest.raises(ModelLoadError, match=says):
+        OmniChatModel(omni_settings(tiny_omni, device=device), ModelWorker("omni-cuda", 1))
+
+
+def test_bfloat16_thinks_and_speaks_with_token2wav_in_float32(tiny_omni: Path) -> None:
+    model = OmniChatModel(omni_settings(tiny_omni, dtype="bfloat16"), ModelWorker("omni-bf16", 1))
+    whole = model._thinker.whole
+    assert whole.thinker.dtype == whole.talker.dtype == torch.bfloat16
+    assert whole.token2wav.dtype == torch.float32  # the vocoder runs in float32 whatever the rest does
+    spec = GenerationSpec(SamplingParams(temperature=1.0, seed=1, logit_bias=NO_END), 20, (), voice="echo")
+    events = _events(model, _prompt(model, spec, [_tone(1.5)]), spec)
+    audio = np.concatenate([e.audio.samples for e in events if isinstance(e, AudioDelta)])
+    assert "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert audio.dtype == np.float32 and audio.size and np.isfinite(audio).all()
+    assert audio.size % SAMPLES_PER_CODE == 0

@@ -101,7 +101,7 @@ class OmniThinker:
             raise ModelLoadError(f"not a Qwen2.5-Omni model folder (no config.json): {folder}")
         if threads is not None:
             torch.set_num_threads(threads)
-        self.device = torch.device(device)
+        self.device = _device(device)
         torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -267,6 +267,25 @@ class OmniThinker:
     def close(self) -> None:
         self._cache = None
         self._grammar_vocab.close()
+
+
+def _device(name: str) -> torch.device:
+    """The device the settings name, checked before any weight is read: a CUDA device this torch cannot
+    use is a load error that says why, not a failure halfway through loading."""
+    device = torch.device(name)
+    if device.type != "cuda":
+        return device
+    if not torch.cuda.is_available():
+        raise ModelLoadError(
+            f"device {name!r}: this torch ({torch.__version__}) sees no CUDA device; "
+            'install a CUDA build of torch, or set device = "cpu"'
+        )
+    count = torch.cuda.device_count()
+    if (device.index or 0) >= count:
+        raise ModelLoadError(
+            f"device {name!r}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}"
+        )
+    return device
 
 
 def _last(logits: torch.Tensor) -> Logits:
