@@ -2,14 +2,15 @@
 another runtime (transformers) is constrained by llama.cpp's own grammar engine exactly as a GGUF model is
 (`LlamaGrammarConstraint`): the same GBNF, the same token pieces, the same end-of-generation rule.
 
-The tokenizer is written into a vocabulary-only GGUF (its tokens, their types and merges, and the few
-hyperparameters llama.cpp reads before the vocabulary; no tensors: a few MB for Qwen's 152k tokens), which
-llama.cpp loads with `vocab_only` and which is deleted once loaded.
+The tokenizer is written into a vocabulary-only GGUF (its tokens and their types, and the few
+hyperparameters llama.cpp reads before the vocabulary; no tensors: ~3 MB for Qwen's 152k tokens), which
+llama.cpp loads with `vocab_only` and which is deleted once loaded. The merges are left out (an empty
+list): a grammar reads only each token's piece and whether it ends generation, and nothing is ever
+tokenized with this vocabulary; reading them cost seconds of JSON parsing at 152k tokens.
 """
 
 from __future__ import annotations
 
-import json
 import struct
 import tempfile
 from collections.abc import Iterable
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import llama_cpp as C
+import numpy as np
 
 from omnivox.backends.llama_cpp.grammar import LlamaGrammarConstraint
 from omnivox.backends.llama_cpp.model import _init_backend
@@ -59,11 +61,10 @@ class HuggingFaceVocab:
 
 def vocab_gguf(tokenizer: Any, size: int) -> bytes:
     """The GGUF (version 3) of `tokenizer`'s vocabulary as llama.cpp's converter writes a Qwen2 one."""
+    kind = type(tokenizer.backend_tokenizer.model).__name__
+    if kind != "BPE":
+        raise ModelLoadError(f"a {kind} tokenizer is not byte-level BPE: no grammar over it")
     tokens, types = _tokens(tokenizer, size)
-    model = json.loads(tokenizer.backend_tokenizer.to_str())["model"]
-    if model.get("type") != "BPE":
-        raise ModelLoadError(f"a {model.get('type')} tokenizer is not byte-level BPE: no grammar over it")
-    merges = [m if isinstance(m, str) else " ".join(m) for m in model.get("merges", [])]
     end = tokenizer.convert_tokens_to_ids("<|im_end|>")
     pairs: list[tuple[str, int, Any]] = [
         ("general.architecture", _STRING, "qwen2"),
@@ -78,7 +79,7 @@ def vocab_gguf(tokenizer: Any, size: int) -> bytes:
         ("tokenizer.ggml.pre", _STRING, "qwen2"),
         ("tokenizer.ggml.tokens", _ARRAY, (_STRING, tokens)),
         ("tokenizer.ggml.token_type", _ARRAY, (_I32, types)),
-        ("tokenizer.ggml.merges", _ARRAY, (_STRING, merges)),
+        ("tokenizer.ggml.merges", _ARRAY, (_STRING, [])),
         ("tokenizer.ggml.add_bos_token", _BOOL, False),
     ]
     if isinstance(end, int) and end >= 0:
@@ -94,8 +95,9 @@ def _tokens(tokenizer: Any, size: int) -> tuple[list[str], list[int]]:
     added = tokenizer.added_tokens_decoder
     specials = set(tokenizer.all_special_ids)
     tokens, types = [], []
-    for i in range(size):
-        piece = tokenizer.convert_ids_to_tokens(i) if i < len(tokenizer) else None
+    known = min(size, len(tokenizer))
+    pieces = [*tokenizer.convert_ids_to_tokens(list(range(known))), *[None] * (size - known)]
+    for i, piece in enumerate(pieces):
         if piece is None:
             tokens.append(f"[PAD{i}]")
             types.append(_UNUSED)
@@ -118,5 +120,8 @@ def _value(kind: int, value: Any) -> bytes:
         return _string(value)
     if kind == _ARRAY:
         inner, items = value
-        return struct.pack("<IQ", inner, len(items)) + b"".join(_value(inner, item) for item in items)
+        head = struct.pack("<IQ", inner, len(items))
+        if inner == _I32:
+            return head + np.asarray(items, dtype="<i4").tobytes()
+        return head + b"".join(_value(inner, item) for item in items)
     return struct.pack({_U32: "<I", _I32: "<i", _F32: "<f", _BOOL: "<?"}[kind], value)
