@@ -320,3 +320,30 @@ def test_bfloat16_thinks_and_speaks_with_token2wav_in_float32(tiny_omni: Path) -
     assert "".join(e.text for e in events if isinstance(e, TextDelta))
     assert audio.dtype == np.float32 and audio.size and np.isfinite(audio).all()
     assert audio.size % SAMPLES_PER_CODE == 0
+
+
+def test_a_grammar_whose_end_logit_bias_bans_ends_the_choice(model: OmniChatModel) -> None:
+    """Once the JSON is complete the grammar allows only the end of turn, which the request banned:
+    the choice ends there (it used to pick a token the grammar refuses, and llama.cpp's exception on
+    accepting it aborted the whole server)."""
+    from omnivox.backends.logits.structured import schema_grammar
+
+    grammar = schema_grammar({"enum": ["yes"]}, param="response_format")
+    spec = GenerationSpec(SamplingParams(temperature=1.0, seed=1, logit_bias=NO_END), 100, ())
+    prompt = model._omni_prompt(Conversation([{"role": "user", "content": "hi"}]), spec)
+    job = GenerationJob(prompt.ids, spec.sampling, 100, (), grammar=grammar)
+    events = list(generate(model._thinker, job, threading.Event()))
+    assert [e.reason for e in events if isinstance(e, Finished)] == ["stop"]
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)).rstrip() == '"yes"'
+
+
+def test_a_token_the_grammar_refuses_is_an_error_not_an_abort(model: OmniChatModel) -> None:
+    from omnivox.backends.logits.structured import schema_grammar
+
+    constraint = model._thinker.constrain(schema_grammar({"enum": ["yes"]}, param="response_format"))
+    try:
+        with pytest.raises(ValueError, match="does not follow the grammar"):
+            constraint.accept(ord("n"))  # the tiny vocabulary: a token per byte
+        constraint.accept(ord('"'))
+    finally:
+        constraint.close()

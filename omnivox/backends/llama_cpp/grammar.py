@@ -43,6 +43,10 @@ class LlamaGrammarConstraint:
         logits[~np.isfinite(self._all["logit"])] = -np.inf
 
     def accept(self, token: int) -> None:
+        # llama.cpp throws a C++ exception on a token its grammar cannot take, which aborts the process:
+        # refused here instead (one token's check)
+        if not self.allows(token):
+            raise ValueError(f"token {token} does not follow the grammar")
         C.llama_sampler_accept(self._sampler, token)
 
     def close(self) -> None:
