@@ -61,9 +61,9 @@ class HuggingFaceVocab:
 
 def vocab_gguf(tokenizer: Any, size: int) -> bytes:
     """The GGUF (version 3) of `tokenizer`'s vocabulary as llama.cpp's converter writes a Qwen2 one."""
-    kind = type(tokenizer.backend_tokenizer.model).__name__
-    if kind != "BPE":
-        raise ModelLoadError(f"a {kind} tokenizer is not byte-level BPE: no grammar over it")
+    model = type(tokenizer.backend_tokenizer.model).__name__
+    if model != "BPE":
+        raise ModelLoadError(f"a {model} tokenizer is not byte-level BPE: no grammar over it")
     tokens, types = _tokens(tokenizer, size)
     end = tokenizer.convert_tokens_to_ids("<|im_end|>")
     pairs: list[tuple[str, int, Any]] = [
