@@ -247,9 +247,14 @@ class OmniModelSettings(BaseModel):
         "text for speech); a request's own system message follows it.",
     )
     first_chunk_codes: int = Field(
-        25, ge=1, description="Codec codes (50 a second) in the first audio chunk: smaller is heard sooner."
+        24,
+        ge=1,
+        description="Codec codes (50 a second) in the first audio chunk: smaller is heard sooner. Rounded "
+        "up to whole DiT blocks (12 codes); a chunk is decoded once the next block's codes are there too.",
     )
-    chunk_codes: int = Field(100, ge=1, description="Codec codes in each later audio chunk.")
+    chunk_codes: int = Field(
+        96, ge=1, description="Codec codes in each later audio chunk (rounded up to whole DiT blocks)."
+    )
 
 
 def _backend_of(entry: Any) -> str:

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema
 import numpy as np
 import openai
 import pytest
@@ -129,8 +131,8 @@ def test_a_streamed_spoken_answer_carries_pcm16_and_the_transcript(url: str) -> 
         messages=_heard(),
         modalities=["text", "audio"],
         audio={"voice": "ethan", "format": "pcm16"},
-        max_tokens=40,
-        seed=5,
+        max_tokens=60,
+        seed=1,  # the random talker ends its speech itself; with this seed after 74 codes: two chunks
         logit_bias={"258": -100, "256": -100},
         stream=True,
     )
@@ -139,17 +141,157 @@ def test_a_streamed_spoken_answer_carries_pcm16_and_the_transcript(url: str) -> 
         validate(_dump(chunk), "CreateChatCompletionStreamResponse")
     deltas = [_dump(c.choices[0].delta).get("audio") or {} for c in chunks if c.choices]
     pcm = [base64.b64decode(d["data"]) for d in deltas if d.get("data")]
-    assert len(pcm) >= 2  # chunked: 25 codes first, then the rest
-    assert len(pcm[0]) == 25 * 480 * 2  # pcm16 at 24 kHz
+    assert len(pcm) >= 2  # chunked: 24 codes first, then the rest
+    assert len(pcm[0]) == (24 * 480 - 20 * 240) * 2  # pcm16 at 24 kHz, 20 mel frames held for the join
     assert "".join(d.get("transcript", "") for d in deltas)
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
+
+
+#: What the tiny model's random weights would never write unconstrained: only the grammar makes it JSON.
+_MOOD = {
+    "type": "object",
+    "properties": {"mood": {"type": "string", "enum": ["calm", "angry", "sad"]}, "loud": {"type": "boolean"}},
+    "required": ["mood", "loud"],
+    "additionalProperties": False,
+}
+_WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string", "enum": ["Paris", "Oslo"]}},
+            "required": ["city"],
+            "additionalProperties": False,
+        },
+        "strict": True,
+    },
+}
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_json_schema_constrains_the_thinker(url: str, seed: int) -> None:
+    completion = _client(url).chat.completions.create(
+        model="gpt-4o-audio-preview",
+        messages=_heard("How does this sound?"),
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "mood", "schema": _MOOD, "strict": True},
+        },
+        max_tokens=200,
+        seed=seed,
+        temperature=1,  # type: ignore[arg-type]
+    )
+    validate(_dump(completion), "CreateChatCompletionResponse")
+    choice = completion.choices[0]
+    assert choice.finish_reason == "stop"
+    answer = json.loads(choice.message.content or "")
+    jsonschema.validate(answer, _MOOD)
+
+
+def test_json_object_streamed_is_an_object(url: str) -> None:
+    stream = _client(url).chat.completions.create(
+        model="gpt-4o-audio-preview",
+        messages=[{"role": "user", "content": "Answer in JSON."}],
+        response_format={"type": "json_object"},
+        max_tokens=400,
+        seed=4,
+        logit_bias={"125": 10},  # "}" favoured where the grammar allows it: noise writes no end otherwise
+        stream=True,
+    )
+    chunks = list(stream)
+    for chunk in chunks:
+        validate(_dump(chunk), "CreateChatCompletionStreamResponse")
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert isinstance(json.loads(text), dict)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_required_tool_call_is_made_through_the_grammar(url: str, stream: bool) -> None:
+    body: dict[str, Any] = {
+        "model": "gpt-4o-audio-preview",
+        "messages": _heard("What is the weather where this was recorded?"),
+        "tools": [_WEATHER],
+        "tool_choice": "required",
+        "parallel_tool_calls": False,
+        "max_tokens": 200,
+        "seed": 7,
+    }
+    client = _client(url)
+    if not stream:
+        completion = client.chat.completions.create(**body)
+        validate(_dump(completion), "CreateChatCompletionResponse")
+        choice = completion.choices[0]
+        assert choice.finish_reason == "tool_calls"
+        calls = [(c.function.name, c.function.arguments) for c in choice.message.tool_calls or []]
+    else:
+        chunks = list(client.chat.completions.create(**body, stream=True))
+        for chunk in chunks:
+            validate(_dump(chunk), "CreateChatCompletionStreamResponse")
+        deltas = [call for c in chunks if c.choices for call in c.choices[0].delta.tool_calls or []]
+        name = "".join(d.function.name or "" for d in deltas if d.function)
+        calls = [(name, "".join(d.function.arguments or "" for d in deltas if d.function))]
+        assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "tool_calls"
+    assert len(calls) == 1 and calls[0][0] == "get_weather"
+    jsonschema.validate(json.loads(calls[0][1]), _WEATHER["function"]["parameters"])
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_turn_that_calls_a_named_tool_is_not_spoken(url: str, stream: bool) -> None:
+    body: dict[str, Any] = {
+        "model": "gpt-4o-audio-preview",
+        "messages": _heard("Weather?"),
+        "modalities": ["text", "audio"],
+        "audio": {"voice": "alloy", "format": "pcm16"},
+        "tools": [_WEATHER],
+        "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+        "max_tokens": 200,
+        "seed": 3,
+    }
+    client = _client(url)
+    if not stream:
+        completion = client.chat.completions.create(**body)
+        validate(_dump(completion), "CreateChatCompletionResponse")
+        message = completion.choices[0].message
+        assert completion.choices[0].finish_reason == "tool_calls"
+        assert message.audio is None and message.tool_calls
+        assert message.tool_calls[0].function.name == "get_weather"
+        return
+    chunks = list(client.chat.completions.create(**body, stream=True))
+    for chunk in chunks:
+        validate(_dump(chunk), "CreateChatCompletionStreamResponse")
+    assert not [c for c in chunks if c.choices and _dump(c.choices[0].delta).get("audio")]
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "tool_calls"
+
+
+def test_a_spoken_answer_under_auto_tools_that_answers_is_spoken(url: str) -> None:
+    completion = _client(url).chat.completions.create(
+        model="gpt-4o-audio-preview",
+        messages=_heard(),
+        modalities=["text", "audio"],
+        audio={"voice": "ethan", "format": "wav"},
+        tools=[_WEATHER],
+        max_tokens=10,
+        seed=5,
+        logit_bias={"258": -100, "256": -100, "60": -100},  # no end of turn, no `<`: text, not a call
+    )
+    validate(_dump(completion), "CreateChatCompletionResponse")
+    choice = completion.choices[0]
+    assert choice.finish_reason == "length" and not choice.message.tool_calls
+    assert choice.message.audio is not None
+    assert choice.message.audio.transcript  # the text is spoken (content is None with audio, as OpenAI's)
 
 
 @pytest.mark.parametrize(
     ("body", "param"),
     [
         ({"audio": {"voice": "bagpipes", "format": "wav"}, "modalities": ["text", "audio"]}, "audio.voice"),
-        ({"response_format": {"type": "json_object"}}, "response_format"),
+        (
+            {"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": 3}}}},
+            "response_format.json_schema.schema",
+        ),
     ],
 )
 def test_what_it_cannot_do_is_refused_naming_the_parameter(

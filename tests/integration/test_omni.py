@@ -16,7 +16,6 @@ from omnivox.audio.pcm import Audio
 from omnivox.backends.logits.generate import GenerationJob, generate
 from omnivox.backends.omni.model import OmniChatModel, OmniPrompt, _run
 from omnivox.backends.omni.talker import (
-    OUTPUT_RATE,
     SAMPLES_PER_CODE,
     Chunking,
     CodeSampler,
@@ -24,8 +23,9 @@ from omnivox.backends.omni.talker import (
     Voice,
 )
 from omnivox.backends.omni.thinker import OmniThinker, Replies
+from omnivox.backends.omni.token2wav import OUTPUT_RATE, StreamingToken2Wav
 from omnivox.config import QWEN_OMNI_SYSTEM_PROMPT
-from omnivox.errors import InvalidRequest
+from omnivox.errors import InvalidRequest, ModelLoadError
 from omnivox.runtimes.chat_model import Conversation, GenerationSpec
 from omnivox.runtimes.events import AudioDelta, Event, Finished, TextDelta
 from omnivox.runtimes.language_model import Evaluation
@@ -78,7 +78,7 @@ def _prompt(model: OmniChatModel, spec: GenerationSpec, audio: list[Audio]) -> O
 def _events(model: OmniChatModel, prompt: OmniPrompt, spec: GenerationSpec) -> list[Event]:
     job = GenerationJob(prompt.ids, spec.sampling, spec.max_tokens, spec.stop, 1, None, prompt.audio_tokens)
     voice = functools.partial(model._voice, prompt, spec.sampling.seed) if prompt.speaker else None
-    return list(_run(model._thinker, job, prompt.heard, voice, None, threading.Event()))
+    return list(_run(model._thinker, job, False, prompt.heard, voice, None, threading.Event()))
 
 
 def test_our_loop_matches_generate_bit_exactly(model: OmniChatModel) -> None:
@@ -148,7 +148,7 @@ def test_a_spoken_answer_gets_the_required_system_prompt_first(model: OmniChatMo
 
 
 def _spoken(model: OmniChatModel, seed: int) -> list[Event]:
-    spec = GenerationSpec(SamplingParams(temperature=1.0, seed=seed, logit_bias=NO_END), 40, (), voice="echo")
+    spec = GenerationSpec(SamplingParams(temperature=1.0, seed=seed, logit_bias=NO_END), 60, (), voice="echo")
     return _events(model, _prompt(model, spec, [_tone(1.5)]), spec)
 
 
@@ -158,11 +158,12 @@ def test_speech_streams_while_the_thinker_writes_and_is_reproducible(model: Omni
     audio = [e for e in events if isinstance(e, AudioDelta)]
     texts = [e for e in events if isinstance(e, TextDelta)]
     assert audio, kinds
-    # the first chunk (25 codes, a code per text token) is heard before the thinker's last words
+    # the first chunk (24 codes + 12 ahead, a code per text token) is heard before the last words
     assert kinds.index("AudioDelta") < len(kinds) - 1 - kinds[::-1].index("TextDelta")
     assert all(a.audio.sample_rate == OUTPUT_RATE for a in audio)
-    assert audio[0].audio.samples.size == 25 * SAMPLES_PER_CODE
-    assert all(a.audio.samples.size % SAMPLES_PER_CODE == 0 for a in audio)
+    # the first chunk: 24 codes (2 DiT blocks), less the 20 mel frames held back for the join
+    assert audio[0].audio.samples.size == 24 * SAMPLES_PER_CODE - 20 * 240
+    assert sum(a.audio.samples.size for a in audio) % SAMPLES_PER_CODE == 0  # whole codes in all
     assert "".join(a.transcript for a in audio) == "".join(t.text for t in texts)
     again = _spoken(model, seed=7)
     assert [type(e) for e in again] == [type(e) for e in events]
@@ -229,3 +230,120 @@ def test_talker_codes_match_generate_greedy(model: OmniChatModel) -> None:
     theirs = out[0, codec_ids.shape[1] :].tolist()
     cut = next((i for i, c in enumerate(theirs) if c in ends), len(theirs))
     assert voice.codes == theirs[:cut]
+
+
+def test_the_grammar_engine_reads_the_tokens_as_the_loop_does(model: OmniChatModel) -> None:
+    """llama.cpp's vocabulary made from the Qwen tokenizer: every id's piece is the bytes the generation
+    loop assembles, and its ends are the loop's (a grammar and the text never disagree)."""
+    import ctypes
+
+    import llama_cpp as C
+
+    thinker = model._thinker
+    vocab = thinker._grammar_vocab
+    buffer = ctypes.create_string_buffer(64)
+    for token in range(vocab.size):
+        size = C.llama_token_to_piece(vocab._vocab, token, buffer, len(buffer), 0, True)
+        assert buffer.raw[:size] == thinker.token_bytes(token), token
+        ends = bool(C.llama_vocab_is_eog(vocab._vocab, token))
+        assert ends == thinker.is_end_of_generation(token), token
+
+
+def _token2wav(model: OmniChatModel, seed: int) -> StreamingToken2Wav:
+    whole = model._thinker.whole
+    return StreamingToken2Wav(whole.token2wav, whole.speaker_map["Chelsie"], seed)
+
+
+def test_the_dit_window_is_the_models_own_sampler(model: OmniChatModel) -> None:
+    """The DiT window with its starting noise given == `code2wav_dit_model.sample` drawing that noise."""
+    whole = model._thinker.whole
+    speaker = whole.speaker_map["Chelsie"]
+    codes = [int(c) for c in np.random.default_rng(1).integers(0, 59, 40)]
+    dit = whole.token2wav.code2wav_dit_model
+    with torch.inference_mode():
+        torch.manual_seed(5)
+        reference = dit.sample(speaker["cond"].float(), speaker["ref_mel"].float(), torch.tensor([codes]))
+        torch.manual_seed(5)
+        noise = torch.randn([1, 80, dit.mel_dim])
+    assert torch.equal(_token2wav(model, 0).window(codes, noise), reference)
+
+
+@pytest.mark.parametrize("sizes", [(24, 96), (12, 12, 36)])
+def test_streamed_chunks_join_into_the_whole_answer(model: OmniChatModel, sizes: tuple[int, ...]) -> None:
+    """Chunks decoded with Qwen's sliding windows (shared noise, DiT context a block ahead and two back,
+    BigVGAN overlap) join into the waveform of the whole answer decoded at once, within a tolerance:
+    no seams. Decoding chunks apart (no shared noise, no look-ahead) misses it by far (checked too)."""
+    codes = [int(c) for c in np.random.default_rng(2).integers(0, 59, 150)]
+    whole = _token2wav(model, 3).chunk(codes, 0, len(codes), final=True).samples
+    assert whole.size == len(codes) * SAMPLES_PER_CODE
+    streamed, start, index = _token2wav(model, 3), 0, 0
+    parts = []
+    while start < len(codes):
+        end = min(len(codes), start + sizes[min(index, len(sizes) - 1)])
+        parts.append(streamed.chunk(codes, start, end, final=end == len(codes)).samples)
+        start, index = end, index + 1
+    joined = np.concatenate(parts)
+    scale = float(np.abs(whole).max())
+    assert joined.size == whole.size
+    np.testing.assert_allclose(joined, whole, rtol=0, atol=1e-3 * scale)
+    apart = np.concatenate(
+        [
+            _token2wav(model, 3 + i).chunk(codes[a : a + 24], 0, 24, final=True).samples
+            for i, a in enumerate(range(0, 144, 24))
+        ]
+    )
+    assert float(np.abs(apart - whole[: apart.size]).max()) > 0.1 * scale
+
+
+@pytest.mark.parametrize(
+    ("device", "available", "count", "says"),
+    [("cuda", False, 0, "sees no CUDA device"), ("cuda:2", True, 2, "has 2 CUDA device")],
+)
+def test_a_cuda_device_torch_cannot_use_is_a_load_error(
+    tiny_omni: Path, monkeypatch: pytest.MonkeyPatch, device: str, available: bool, count: int, says: str
+) -> None:
+    """Checked before any weight is read (the torch here is a CPU build: CUDA's answers are stood in)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: available)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+    with pytest.raises(ModelLoadError, match=says):
+        OmniChatModel(omni_settings(tiny_omni, device=device), ModelWorker("omni-cuda", 1))
+
+
+def test_bfloat16_thinks_and_speaks_with_token2wav_in_float32(tiny_omni: Path) -> None:
+    model = OmniChatModel(omni_settings(tiny_omni, dtype="bfloat16"), ModelWorker("omni-bf16", 1))
+    whole = model._thinker.whole
+    assert whole.thinker.dtype == whole.talker.dtype == torch.bfloat16
+    assert whole.token2wav.dtype == torch.float32  # the vocoder runs in float32 whatever the rest does
+    spec = GenerationSpec(SamplingParams(temperature=1.0, seed=1, logit_bias=NO_END), 20, (), voice="echo")
+    events = _events(model, _prompt(model, spec, [_tone(1.5)]), spec)
+    audio = np.concatenate([e.audio.samples for e in events if isinstance(e, AudioDelta)])
+    assert "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert audio.dtype == np.float32 and audio.size and np.isfinite(audio).all()
+    assert audio.size % SAMPLES_PER_CODE == 0
+
+
+def test_a_grammar_whose_end_logit_bias_bans_ends_the_choice(model: OmniChatModel) -> None:
+    """Once the JSON is complete the grammar allows only the end of turn, which the request banned:
+    the choice ends there (it used to pick a token the grammar refuses, and llama.cpp's exception on
+    accepting it aborted the whole server)."""
+    from omnivox.backends.logits.structured import schema_grammar
+
+    grammar = schema_grammar({"enum": ["yes"]}, param="response_format")
+    spec = GenerationSpec(SamplingParams(temperature=1.0, seed=1, logit_bias=NO_END), 100, ())
+    prompt = model._omni_prompt(Conversation([{"role": "user", "content": "hi"}]), spec)
+    job = GenerationJob(prompt.ids, spec.sampling, 100, (), grammar=grammar)
+    events = list(generate(model._thinker, job, threading.Event()))
+    assert [e.reason for e in events if isinstance(e, Finished)] == ["stop"]
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)).rstrip() == '"yes"'
+
+
+def test_a_token_the_grammar_refuses_is_an_error_not_an_abort(model: OmniChatModel) -> None:
+    from omnivox.backends.logits.structured import schema_grammar
+
+    constraint = model._thinker.constrain(schema_grammar({"enum": ["yes"]}, param="response_format"))
+    try:
+        with pytest.raises(ValueError, match="grammar does not allow token"):
+            constraint.accept(ord("n"))  # the tiny vocabulary: a token per byte
+        constraint.accept(ord('"'))
+    finally:
+        constraint.close()

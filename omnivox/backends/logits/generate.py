@@ -142,10 +142,11 @@ def _choice(
             constraint.close()
 
 
-def _pick(sampler: Sampler, adjusted: Logits, constraint: TokenConstraint | None, exact: bool) -> int:
+def _pick(sampler: Sampler, adjusted: Logits, constraint: TokenConstraint | None, exact: bool) -> int | None:
     """The next token. Under a grammar, the sampled token is checked alone first (cheap); only when the
     grammar rejects it -- or when logprobs must describe the constrained distribution (`exact`) -- is the
-    whole vocabulary masked and the token drawn again: the result follows the masked distribution."""
+    whole vocabulary masked and the token drawn again: the result follows the masked distribution.
+    None: the grammar allows only tokens that `logit_bias` bans (its end, say): nothing can come next."""
     if constraint is None:
         return sampler.choose(adjusted)
     if not exact:
@@ -153,6 +154,8 @@ def _pick(sampler: Sampler, adjusted: Logits, constraint: TokenConstraint | None
         if constraint.allows(token):
             return token
     constraint.mask(adjusted)
+    if not np.isfinite(adjusted).any():
+        return None
     return sampler.choose(adjusted)
 
 
@@ -178,7 +181,7 @@ def _sample(
             return False
         adjusted = sampler.adjust(logits)
         token = _pick(sampler, adjusted, constraint, exact=with_logprobs)
-        if runtime.is_end_of_generation(token):
+        if token is None or runtime.is_end_of_generation(token):
             reason = "stop"
             break
         produced += 1

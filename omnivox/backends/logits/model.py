@@ -55,6 +55,29 @@ class _Held:
     prompt: tuple[int, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class OutputRule:
+    """How a request's output constraint reaches a logits model: the grammar its output must follow, the
+    instructions for its system message (the tools, or a format asked for but not enforced), and whether
+    the output may hold `<tool_call>` blocks."""
+
+    grammar: str | None = None
+    described: str | None = None
+    calls: bool = False
+
+    @classmethod
+    def of(cls, spec: GenerationSpec) -> OutputRule:
+        """The rule of `spec.constraint`; a schema that cannot be honoured is a 400 naming its param."""
+        constraint = spec.constraint
+        if isinstance(constraint, JsonSchema) and constraint.enforced:
+            return cls(grammar=constraint_grammar(constraint))
+        if isinstance(constraint, JsonSchema):
+            return cls(described=constraint.instructions())
+        if constraint is not None:
+            return cls(calls_grammar(constraint), instructions(constraint), calls=True)
+        return cls()
+
+
 class LogitsChatModel:
     def __init__(self, runtime: LanguageModel, worker: ModelWorker) -> None:
         self._runtime = runtime
@@ -92,19 +115,10 @@ class LogitsChatModel:
         return await anyio.to_thread.run_sync(self._prompt, conversation, spec)
 
     def _prompt(self, conversation: Conversation, spec: GenerationSpec) -> TokenPrompt:
-        constraint = spec.constraint
-        grammar: str | None = None
-        described: str | None = None  # the tools, described in the system message
-        if isinstance(constraint, JsonSchema) and constraint.enforced:
-            grammar = constraint_grammar(constraint)
-        elif isinstance(constraint, JsonSchema):
-            described = constraint.instructions()
-        elif constraint is not None:
-            grammar, described = calls_grammar(constraint), instructions(constraint)
-        ids = self._builder.tokens(conversation.messages, described)
+        output = OutputRule.of(spec)
+        ids = self._builder.tokens(conversation.messages, output.described)
         audio = sum(len(self._runtime.tokenize(text)) for text in conversation.audio_texts)
-        calls = constraint is not None and not isinstance(constraint, JsonSchema)
-        return TokenPrompt(len(ids), min(audio, len(ids)), tuple(ids), grammar, calls)
+        return TokenPrompt(len(ids), min(audio, len(ids)), tuple(ids), output.grammar, output.calls)
 
     def generate(self, prompt: Prompt, spec: GenerationSpec) -> EventStream:
         if not isinstance(prompt, TokenPrompt):

@@ -1,6 +1,7 @@
 """Qwen2.5-Omni's voice, driven by omnivox's loop: the talker turns the thinker's reply rows into codec
 codes one step at a time, and token2wav (a flow-matching DiT, then BigVGAN) turns codes into 24 kHz audio
-in chunks, so the first words sound while the thinker is still writing.
+in chunks, so the first words sound while the thinker is still writing; the chunks are decoded with
+Qwen's sliding windows (token2wav.py), so they join as the whole answer decoded at once would.
 
 The talker's steps follow `Qwen2_5OmniForConditionalGeneration.generate` (transformers 5.24):
 - prefix: the prompt's rows (thinker embedding + last hidden, audio rows zeroed), the speaker's bos
@@ -25,9 +26,9 @@ import torch
 
 from omnivox.audio.pcm import Audio
 from omnivox.backends.omni.thinker import Heard, Replies
+from omnivox.backends.omni.token2wav import StreamingToken2Wav
 from omnivox.sampling.sampler import Sampler, SamplingParams
 
-OUTPUT_RATE = 24_000
 SAMPLES_PER_CODE = 480  # the DiT makes 2 mel frames per code, BigVGAN 240 samples per frame
 
 
@@ -45,12 +46,11 @@ class TalkerSampling:
 @dataclass(frozen=True, slots=True)
 class Chunking:
     """Codes per audio chunk (50 codes = 1 s): a short first chunk for an early first sound, then
-    longer ones; each chunk is decoded with `context` codes of the previous chunk before it, whose audio
-    is dropped, so chunk edges are not decoded from silence."""
+    longer ones. Rounded up to whole DiT blocks (12 codes for Qwen2.5-Omni); a chunk is decoded once the
+    codes of the block after it are there too (token2wav.py)."""
 
-    first: int = 25
-    rest: int = 100
-    context: int = 25
+    first: int = 24
+    rest: int = 96
 
 
 class CodeSampler:
@@ -102,7 +102,6 @@ class Voice:
         self._sampler = sampler
         self._sampling = sampling
         self._chunking = chunking
-        self._seed = seed
         self._cache: Any = None
         self._length = 0  # positions in the talker's cache
         self._used = 0  # reply rows consumed
@@ -110,6 +109,7 @@ class Voice:
         self.codes: list[int] = []
         self._decoded = 0  # codes already turned into audio
         self._chunks = 0
+        self._wav = StreamingToken2Wav(whole.token2wav, speaker, seed)
         self.ended = False
         self._pending: int | None = None  # a sampled code whose step waits for the next reply row
         self._logits = torch.zeros(0)
@@ -220,25 +220,16 @@ class Voice:
     # --- audio ---------------------------------------------------------------------------------------
 
     def _ready_chunks(self, final: bool) -> Iterator[Audio]:
-        size = self._chunking.first if self._chunks == 0 else self._chunking.rest
-        while len(self.codes) - self._decoded >= size or (final and len(self.codes) > self._decoded):
-            end = min(len(self.codes), self._decoded + size)
-            yield self._decode(self._decoded, end)
+        """The chunks whose codes (and look-ahead codes) are there; with `final`, all the rest."""
+        block = self._wav.codes_per_block
+        while True:
+            size = self._chunking.first if self._chunks == 0 else self._chunking.rest
+            size = -(-size // block) * block
+            left = len(self.codes) - self._decoded
+            if not (left >= size + self._wav.lookahead or (final and left > 0)):
+                return
+            last = final and left < size + self._wav.lookahead  # a short rest joins the last chunk
+            end = len(self.codes) if last else self._decoded + size
+            yield self._wav.chunk(self.codes, self._decoded, end, final=last)
             self._decoded = end
             self._chunks += 1
-            size = self._chunking.rest
-
-    @torch.inference_mode()
-    def _decode(self, start: int, end: int) -> Audio:
-        """Audio of codes [start, end), decoded with up to `context` codes before it (their audio dropped)."""
-        begin = max(0, start - self._chunking.context)
-        codes = torch.tensor([self.codes[begin:end]], device=self._replies.rows[0].device)
-        if self._seed is not None:  # the DiT starts from noise: seeded per chunk for reproducible audio
-            torch.manual_seed((self._seed * 1_000_003 + self._chunks) % 2**63)
-        wave = self._whole.token2wav(
-            codes,
-            conditioning=self._speaker["cond"].to(codes.device).float(),
-            reference_mel=self._speaker["ref_mel"].to(codes.device).float(),
-        )
-        samples = wave.reshape(-1).float().numpy()[(start - begin) * SAMPLES_PER_CODE :]
-        return Audio(np.ascontiguousarray(samples, dtype=np.float32), OUTPUT_RATE)

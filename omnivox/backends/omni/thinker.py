@@ -11,6 +11,8 @@ What the feasibility study found and this module respects (../shared/research/na
 - The processor is not used (it needs torchvision): the tokenizer and the feature extractor are.
 - When speech is asked for, each forward also keeps what the talker needs: per position the input
   embedding plus the last hidden state (`Heard.reply`).
+- Grammars (`constrain`) run on llguidance over a llama.cpp vocabulary made from the tokenizer
+  (backends/llama_cpp/vocab.py): the same grammar and token pieces as a GGUF model's.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 import torch
 
 from omnivox.audio.pcm import Audio
+from omnivox.backends.llama_cpp.vocab import HuggingFaceVocab
 from omnivox.errors import ModelLoadError
 from omnivox.runtimes.language_model import Evaluation, ModelInfo
 from omnivox.tokens import Logits, TokenConstraint
@@ -98,7 +101,7 @@ class OmniThinker:
             raise ModelLoadError(f"not a Qwen2.5-Omni model folder (no config.json): {folder}")
         if threads is not None:
             torch.set_num_threads(threads)
-        self.device = torch.device(device)
+        self.device = _device(device)
         torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -129,6 +132,7 @@ class OmniThinker:
             if isinstance(i, int) and i >= 0
         }
         self._specials = set(self.tokenizer.all_special_ids) | set(self.tokenizer.added_tokens_decoder)
+        self._grammar_vocab = HuggingFaceVocab(self.tokenizer, self._vocab, self._ends)
         template = self.tokenizer.chat_template
         if not isinstance(template, str):
             raise ModelLoadError(f"the folder {folder} has no chat template")
@@ -142,7 +146,7 @@ class OmniThinker:
             add_bos=False,
             fingerprint=f"fp_omni_{_folder_digest(folder)}",
             created=int((folder / "config.json").stat().st_mtime),
-            grammars=False,
+            grammars=True,
         )
         self._name = name
         self._cache: Any = None
@@ -171,7 +175,7 @@ class OmniThinker:
         return token in self._ends
 
     def constrain(self, grammar: str) -> TokenConstraint:
-        raise NotImplementedError("transformers-omni compiles no grammars (info.grammars is False)")
+        return self._grammar_vocab.constrain(grammar)
 
     # --- audio ---------------------------------------------------------------------------------------
 
@@ -262,6 +266,26 @@ class OmniThinker:
 
     def close(self) -> None:
         self._cache = None
+        self._grammar_vocab.close()
+
+
+def _device(name: str) -> torch.device:
+    """The device the settings name, checked before any weight is read: a CUDA device this torch cannot
+    use is a load error that says why, not a failure halfway through loading."""
+    device = torch.device(name)
+    if device.type != "cuda":
+        return device
+    if not torch.cuda.is_available():
+        raise ModelLoadError(
+            f"device {name!r}: this torch ({torch.__version__}) sees no CUDA device; "
+            'install a CUDA build of torch, or set device = "cpu"'
+        )
+    count = torch.cuda.device_count()
+    if (device.index or 0) >= count:
+        raise ModelLoadError(
+            f"device {name!r}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}"
+        )
+    return device
 
 
 def _last(logits: torch.Tensor) -> Logits:
