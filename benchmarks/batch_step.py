@@ -21,21 +21,11 @@ import time
 import llama_cpp as C
 import numpy as np
 
+from benchmarks.load import PROMPTS  # the load benchmark's prompts: the same work in both
 from omnivox.backends.llama_cpp.model import LlamaCppModel
 from omnivox.config import EMBEDDED_CHAT_MODEL
 from omnivox.sampling.sampler import Sampler, SamplingParams
 from omnivox.serving.registry import resolve_source
-
-PROMPTS = [
-    "Write a short story about a lighthouse keeper and a storm.",
-    "Explain how a bicycle stays upright while moving.",
-    "Describe a busy market in the morning.",
-    "Give me some advice for learning to play the piano.",
-    "What are the differences between cats and dogs as pets?",
-    "Tell me about the water cycle.",
-    "Write a letter to a friend about a holiday by the sea.",
-    "Why is the sky blue? Explain it simply.",
-]
 
 
 def _prompt(model: LlamaCppModel, text: str) -> list[int]:

@@ -125,10 +125,9 @@ class LogitsChatModel:
             raise TypeError("LogitsChatModel generates from its own prompts only")
         ticket = self._worker.admit()
         job = GenerationJob.of(prompt.ids, spec, prompt.audio_tokens, prompt.grammar)
-        if self._scheduler is not None:
-            run = functools.partial(_run_batched, self._scheduler, job, prompt.calls, spec.on_usage)
-        else:
-            run = functools.partial(_run, self._runtime, job, prompt.calls, spec.on_usage, self._held)
+        run = functools.partial(
+            _run, self._runtime, self._scheduler, job, prompt.calls, spec.on_usage, self._held
+        )
         return self._worker.submit(run, ticket)
 
     def prefill(self, conversation: Conversation) -> None:
@@ -179,34 +178,22 @@ def _prefill(
 
 def _run(
     runtime: LanguageModel,
+    scheduler: BatchScheduler | None,
     job: GenerationJob,
     calls: bool,
     on_usage: Callable[[UsageReport], None] | None,
     held: _Held,
     cancelled: threading.Event,
 ) -> Iterator[Event]:
-    """The generation, on the model's worker; what it used is reported when it ends, however it ends."""
-    held.prompt = tuple(job.prompt)
+    """The generation, on the model's worker: on sequences of the batch when the model has a scheduler,
+    else on the runtime's live sequence; what it used is reported when it ends, however it ends."""
     tally = Tally()
     try:
-        events = generate(runtime, job, cancelled, tally)
-        yield from calls_from_text(events) if calls else events
-    finally:
-        if on_usage is not None:
-            on_usage(tally.report())
-
-
-def _run_batched(
-    scheduler: BatchScheduler,
-    job: GenerationJob,
-    calls: bool,
-    on_usage: Callable[[UsageReport], None] | None,
-    cancelled: threading.Event,
-) -> Iterator[Event]:
-    """The generation on sequences of the batch, returned when it ends, however it ends."""
-    tally = Tally()
-    try:
-        events = generate_batched(scheduler, job, cancelled, tally)
+        if scheduler is not None:
+            events = generate_batched(scheduler, job, cancelled, tally)
+        else:
+            held.prompt = tuple(job.prompt)
+            events = generate(runtime, job, cancelled, tally)
         yield from calls_from_text(events) if calls else events
     finally:
         if on_usage is not None:
