@@ -31,11 +31,16 @@ def _pieces(text: str, first_words: int | None) -> list[str]:
 
 
 def _errors(voice: SpeechSynthesizer, hearing: SpeechRecognizer, text: str, first_words: int | None) -> int:
-    """Word errors of `text` spoken piece by piece (the pieces played one after another) and heard."""
-    chunks = list(speak(voice, _pieces(text, first_words), 1.0))
-    audio = Audio(np.concatenate([c.samples for c in chunks]), chunks[0].sample_rate)
-    heard = hearing.recognize(audio).complete().text
-    return word_errors(normalise(text), normalise(heard))
+    """Word errors of `text` spoken piece by piece (the pieces played one after another) and heard: the
+    median of three renditions, as Piper draws its noise at random (measured: of six renditions of each
+    answer, one split Shakespeare answer was misheard by 3 words, the others by 0; one CI run failed)."""
+    counts = []
+    for _ in range(3):
+        chunks = list(speak(voice, _pieces(text, first_words), 1.0))
+        audio = Audio(np.concatenate([c.samples for c in chunks]), chunks[0].sample_rate)
+        heard = hearing.recognize(audio).complete().text
+        counts.append(word_errors(normalise(text), normalise(heard)))
+    return sorted(counts)[1]
 
 
 def test_a_short_first_piece_is_heard_as_well_as_whole_sentences(
