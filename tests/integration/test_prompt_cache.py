@@ -99,7 +99,9 @@ def test_alternating_conversations_reuse_their_prefixes_and_answer_as_without_ca
     for turn in range(2):
         for name in ("a", "b"):
             talk = talks[name]
-            talk.append({"role": "user", "content": f"Turn {turn} of {name}. " + _text(f"{name}{turn}", 50)})
+            # 80 words: over 64 tokens, so each turn ends a whole block past the shared system prompt
+            # (with 50, a uuid that tokenized long left a's first prompt in the system prompt's last block)
+            talk.append({"role": "user", "content": f"Turn {turn} of {name}. " + _text(f"{name}{turn}", 80)})
             body = _ask(cached, talk)
             plain = _ask(uncached, talk)
             answer = body["choices"][0]["message"]["content"]
