@@ -38,14 +38,18 @@ from typing import Any
 
 import httpx
 import numpy as np
-from faster_whisper import WhisperModel
 
 from benchmarks import server as bench_server
 from benchmarks.server import server_process
 from omnivox.audio.decode import AudioLimits, decode
 from omnivox.backends.cpu import default_threads
-from omnivox.backends.whisper import FALLBACK_TEMPERATURES
-from omnivox.config import EMBEDDED_SPEECH_MODEL, OPENAI_VOICES
+from omnivox.backends.whisper import (
+    ENCODER_PADDING_S,
+    FALLBACK_TEMPERATURES,
+    MEL_FRAMES_PER_S,
+    CutWindowWhisper,
+)
+from omnivox.config import OPENAI_VOICES
 from omnivox.serving.registry import resolve_speech_source
 from tests.support.questions import Question, is_correct, load_questions, speak, spoken_words, words
 from tests.support.wer import word_errors
@@ -55,7 +59,7 @@ CLIPS = CACHE / "bench-hearing"
 SYSTEM = "Answer in one short sentence."
 MAX_TOKENS = 32
 SPEECH = {
-    "tiny.en": [{"id": EMBEDDED_SPEECH_MODEL, "source": f"embedded:{EMBEDDED_SPEECH_MODEL}"}],
+    "tiny.en": [{"id": "whisper-tiny.en", "source": "embedded:whisper-tiny.en"}],
     "base": [{"id": "whisper-base", "source": "embedded:whisper-base"}],
 }
 #: What `/v1/audio/speech` is asked to say: numbers, times, money, percentages, temperatures, fractions,
@@ -144,14 +148,18 @@ def questions_part(client: httpx.Client, questions: list[Question], verbose: boo
         print(f"  {voice:10s} WER {corpus_wer(pairs):.1%} ({len(pairs)} questions)")
 
 
-def judge_model(name: str) -> WhisperModel:
-    source = f"embedded:{'whisper-base' if name == 'base' else EMBEDDED_SPEECH_MODEL}"
+def judge_model(name: str) -> CutWindowWhisper:
+    """faster-whisper on `name` (base or tiny.en), on the whole 30 s window unless `padding_frames` is
+    set (the judge of `/v1/audio/speech`: run unlike the server's recogniser)."""
+    source = f"embedded:{'whisper-base' if name == 'base' else 'whisper-tiny.en'}"
     folder = resolve_speech_source(source, CACHE)
-    return WhisperModel(str(folder), device="cpu", compute_type="int8", cpu_threads=default_threads())
+    return CutWindowWhisper(
+        str(folder), padding_s=None, device="cpu", compute_type="int8", cpu_threads=default_threads()
+    )
 
 
 def speech_part(
-    client: httpx.Client, judge: WhisperModel, judge_name: str, voices: list[str], verbose: bool
+    client: httpx.Client, judge: CutWindowWhisper, judge_name: str, voices: list[str], verbose: bool
 ) -> None:
     print(f"/v1/audio/speech round trip, heard by faster-whisper {judge_name} run directly:")
     for voice in voices:
@@ -172,9 +180,20 @@ def speech_part(
 
 
 #: Decoding variants tried on the question clips (`--decoding`), faster-whisper run in this process; the
-#: first is what omnivox does (omnivox/backends/whisper.py).
+#: first is what omnivox does (omnivox/backends/whisper.py). `padding_s`: the encoder runs on the clip plus
+#: that much of its padding (`[[speech_models]] encoder_padding_s`); absent: the whole 30 s window.
 VARIANTS: dict[str, dict[str, Any]] = {
-    "omnivox (beam 5, VAD, word timestamps)": {"beam_size": 5, "vad_filter": True, "word_timestamps": True},
+    "omnivox (beam 5, VAD, word timestamps, 10 s padding)": {
+        "beam_size": 5,
+        "vad_filter": True,
+        "word_timestamps": True,
+        "padding_s": ENCODER_PADDING_S,
+    },
+    "whole 30 s window": {"beam_size": 5, "vad_filter": True, "word_timestamps": True},
+    "8 s padding": {"beam_size": 5, "vad_filter": True, "word_timestamps": True, "padding_s": 8.0},
+    "5 s padding": {"beam_size": 5, "vad_filter": True, "word_timestamps": True, "padding_s": 5.0},
+    "3 s padding": {"beam_size": 5, "vad_filter": True, "word_timestamps": True, "padding_s": 3.0},
+    "greedy, 10 s padding": {"beam_size": 1, "vad_filter": True, "word_timestamps": True, "padding_s": 10.0},
     "no VAD": {"beam_size": 5, "vad_filter": False, "word_timestamps": True},
     "greedy (beam 1)": {"beam_size": 1, "vad_filter": True, "word_timestamps": True},
     "no word timestamps": {"beam_size": 5, "vad_filter": True, "word_timestamps": False},
@@ -217,6 +236,9 @@ def decoding_part(questions: list[Question], models: list[str], variants: list[s
             if variants is not None and variant not in variants:
                 continue
             pairs, seconds = [], []
+            options = dict(options)
+            padding = options.pop("padding_s", None)
+            model.padding_frames = None if padding is None else round(padding * MEL_FRAMES_PER_S)
             for q, clip in zip(questions, clips, strict=True):
                 start = time.perf_counter()
                 segments, _ = model.transcribe(
@@ -226,7 +248,7 @@ def decoding_part(questions: list[Question], models: list[str], variants: list[s
                 seconds.append(time.perf_counter() - start)
                 pairs.append((q.text, text))
             print(
-                f"  {name:8s} {variant:40s} WER {corpus_wer(pairs):5.1%}  "
+                f"  {name:8s} {variant:52s} WER {corpus_wer(pairs):5.1%}  "
                 f"median {statistics.median(seconds) * 1000:.0f} ms per clip"
             )
 
@@ -234,7 +256,7 @@ def decoding_part(questions: list[Question], models: list[str], variants: list[s
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--split", default="held", choices=["held", "tune", "all"])
-    parser.add_argument("--speech", default="tiny.en", choices=sorted(SPEECH))
+    parser.add_argument("--speech", default="base", choices=sorted(SPEECH))
     parser.add_argument("--cues", default="auto", choices=["auto", "always", "never"])
     parser.add_argument("--judge", default="base", choices=["base", "tiny.en"])
     parser.add_argument("--no-speech", action="store_true", help="skip the /v1/audio/speech round trips")

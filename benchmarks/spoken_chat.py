@@ -11,7 +11,7 @@ server's `/metrics` histograms time it (`omnivox_spoken_stage_seconds`, read bef
 request). `story`: a typed request for a story of up to `--tokens` tokens.
 
 `--direct` also runs the question through faster-whisper + llama.cpp + Piper called directly in this
-process with the server's models and options (Whisper tiny.en int8 with the server's recognition
+process with the server's models and options (Whisper base int8 with the server's recognition
 options, SmolLM2 through llama-cpp-python's `Llama` with the same context window and threads, greedy,
 Piper joe, the same piece boundaries, pcm16 at 24 kHz), and prints the server's overhead over it. The
 server and the direct pipeline take turns, run by run, so that load from elsewhere falls on both alike.
@@ -135,17 +135,17 @@ class Direct:
     """faster-whisper + llama.cpp + Piper in this process, with the server's models and options."""
 
     def __init__(self, threads: int, first_words: int) -> None:
-        from faster_whisper import WhisperModel
         from llama_cpp import Llama
         from piper import PiperVoice
 
         from omnivox.backends.llama_cpp.library import load_backends
+        from omnivox.backends.whisper import CutWindowWhisper
         from omnivox.config import EMBEDDED_CHAT_MODEL, EMBEDDED_SPEECH_MODEL
         from omnivox.serving.registry import EMBEDDED_VOICES, resolve_source, resolve_speech_source
 
         self.first_words = first_words or None  # the server's first_piece_words
         folder = resolve_speech_source(f"embedded:{EMBEDDED_SPEECH_MODEL}", Path("~/.cache/omnivox"))
-        self.whisper = WhisperModel(str(folder), device="cpu", compute_type="int8", cpu_threads=threads)
+        self.whisper = CutWindowWhisper(str(folder), device="cpu", compute_type="int8", cpu_threads=threads)
         gguf = resolve_source(f"embedded:{EMBEDDED_CHAT_MODEL}")
         load_backends()  # the portable build's CPU kernels (docs/install.md)
         self.llama = Llama(

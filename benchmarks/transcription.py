@@ -9,10 +9,10 @@ The audio is Debian's real LibriVox clips (package pocketsphinx-en-us's test dat
 Prints:
 
 - word error rate (corpus WER after normalisation, tests.support.wer) of the transcripts the server's
-  `POST /v1/audio/transcriptions` returns, for the embedded default Whisper tiny.en and, from a second
-  server configured with it, the multilingual Whisper base;
+  `POST /v1/audio/transcriptions` returns, for the embedded Whisper tiny.en and, from a second server
+  configured with it, the multilingual Whisper base (the default recogniser);
 - real-time factor (processing seconds / audio seconds, all clips, median of `--runs` interleaved runs) of
-  the endpoint (`whisper-1`, `response_format=json`, timed from request to parsed reply) against
+  the endpoint (tiny.en, `response_format=json`, timed from request to parsed reply) against
   faster-whisper called in this process with the options omnivox uses, on the same weights; the direct
   path is timed twice: decoding the file with `faster_whisper.decode_audio`, and decoding its bytes as
   omnivox does (PyAV, then soxr to 16 kHz, a no-op for these files). Decoding is inside every timing;
@@ -40,14 +40,13 @@ from benchmarks.server import server_process
 from omnivox.audio.decode import AudioLimits, decode
 from omnivox.audio.pcm import Samples
 from omnivox.backends.cpu import default_threads
-from omnivox.backends.whisper import FALLBACK_TEMPERATURES, SAMPLE_RATE
-from omnivox.config import EMBEDDED_SPEECH_MODEL
+from omnivox.backends.whisper import FALLBACK_TEMPERATURES, SAMPLE_RATE, CutWindowWhisper
 from omnivox.serving.registry import resolve_speech_source
 from tests.support.wer import normalise, wer
 
 CLIPS = Path("/usr/share/pocketsphinx/test/data/librivox")
 CHAT_MODELS = [{"context_window": 1024}]  # the chat model also loads; keep its KV cache small
-TINY_EN = [{"id": EMBEDDED_SPEECH_MODEL, "source": f"embedded:{EMBEDDED_SPEECH_MODEL}"}]
+TINY_EN = [{"id": "whisper-tiny.en", "source": "embedded:whisper-tiny.en"}]
 BASE = [{"id": "whisper-base", "source": "embedded:whisper-base"}]
 CACHE = Path("~/.cache/omnivox")  # omnivox's default cache_dir, where Whisper base is joined once
 SERVER = "omnivox server"
@@ -139,14 +138,17 @@ def measure_tiny_en(
 ) -> tuple[dict[str, list[list[Result]]], list[float]]:
     """Per path, `runs` passes over all clips (interleaved clip by clip, the order of the paths rotated
     each run); then `requests` latencies of the shortest clip through the server."""
-    folder = resolve_speech_source(f"embedded:{EMBEDDED_SPEECH_MODEL}", CACHE)
+    folder = resolve_speech_source("embedded:whisper-tiny.en", CACHE)
     passes: dict[str, list[list[Result]]] = {SERVER: [], DIRECT_FW: [], DIRECT_AV: []}
     shortest = min(clips, key=lambda c: c.seconds)
     with (
         server_process(models=CHAT_MODELS, speech_models=TINY_EN) as url,
         httpx.Client(base_url=url, timeout=300) as client,
     ):
-        model = WhisperModel(str(folder), device="cpu", compute_type="int8", cpu_threads=default_threads())
+        # the server's encoder window (the clip plus 10 s of padding), so that only its overhead differs
+        model = CutWindowWhisper(
+            str(folder), device="cpu", compute_type="int8", cpu_threads=default_threads()
+        )
         paths: dict[str, Callable[[Clip], Result]] = {
             SERVER: lambda clip: served(client, clip),
             DIRECT_FW: lambda clip: direct_decode_audio(model, clip),

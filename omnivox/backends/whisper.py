@@ -1,5 +1,13 @@
 """faster-whisper (CTranslate2) speech recognition, with the Silero voice-activity detector it bundles
-trimming silence before decoding."""
+trimming silence before decoding.
+
+Whisper's encoder was trained on 30-second windows; faster-whisper pads every clip to one. A spoken question
+is 1-3 s, so most of that encoder work is padding: 0.5 s of the 0.55 s Whisper base spends on a 2 s clip
+on two cores. CTranslate2 runs the encoder on any number of frames, so omnivox cuts the window to the clip
+plus `padding_s` seconds of the (zero) padding. The decoder then attends over ~13 s instead of 30 s: with
+less padding than ~8 s Whisper falls into repetition loops (tiny.en first), with 10 s it hears as well as
+with the whole window (docs/benchmarks.md, "Hearing", has the sweep).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,8 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+import ctranslate2
+import numpy as np
 from faster_whisper import WhisperModel
 
 from omnivox.audio.pcm import Audio
@@ -15,6 +25,10 @@ from omnivox.errors import ModelLoadError
 from omnivox.runtimes.speech import Recognition, Segment, SpeechModelInfo, Task, Word
 
 SAMPLE_RATE = 16_000
+#: Seconds of padding the encoder sees after a clip (`[[speech_models]] encoder_padding_s`).
+ENCODER_PADDING_S = 10.0
+#: Mel frames per second (faster-whisper's feature extractor: 10 ms hop).
+MEL_FRAMES_PER_S = 100
 #: Decoding temperatures tried in turn when a segment looks like a failure (faster-whisper's default).
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
@@ -41,6 +55,25 @@ def _fingerprint(folder: Path) -> str:
     return "fp_" + digest.hexdigest()[:12]
 
 
+class CutWindowWhisper(WhisperModel):  # type: ignore[misc]  # faster-whisper has no types
+    """faster-whisper with the encoder run on the clip plus `padding_s` seconds of its padding, not on
+    the whole 30 s window (None: the whole window). Other arguments: faster-whisper's `WhisperModel`."""
+
+    def __init__(self, model: str, *, padding_s: float | None = ENCODER_PADDING_S, **options: Any) -> None:
+        super().__init__(model, **options)
+        self.padding_frames = None if padding_s is None else round(padding_s * MEL_FRAMES_PER_S)
+
+    def encode(self, features: np.ndarray) -> ctranslate2.StorageView:
+        if self.padding_frames is not None:
+            # faster-whisper pads a short segment's features with exact zeros up to 3000 frames; no frame
+            # of real audio is all zeros (normalised log-mel), so the last non-zero frame ends the clip.
+            spoken = np.flatnonzero(np.any(features != 0, axis=tuple(range(features.ndim - 1))))
+            end = int(spoken[-1]) + 1 if spoken.size else 0
+            keep = min(features.shape[-1], max(2, end + self.padding_frames))
+            features = features[..., : keep + keep % 2]  # the encoder's stride is 2
+        return super().encode(features)
+
+
 class WhisperRecognizer:
     def __init__(
         self,
@@ -50,12 +83,17 @@ class WhisperRecognizer:
         threads: int | None = None,
         beam_size: int = 5,
         vad: bool = True,
+        encoder_padding_s: float | None = ENCODER_PADDING_S,
     ) -> None:
         if not (folder / "model.bin").is_file():
             raise ModelLoadError(f"not a faster-whisper model folder (no model.bin): {folder}")
         try:
-            self._model = WhisperModel(
-                str(folder), device="cpu", compute_type=compute_type, cpu_threads=threads or default_threads()
+            self._model = CutWindowWhisper(
+                str(folder),
+                padding_s=encoder_padding_s,
+                device="cpu",
+                compute_type=compute_type,
+                cpu_threads=threads or default_threads(),
             )
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelLoadError(f"faster-whisper could not load {folder}: {exc}") from exc

@@ -213,6 +213,7 @@ def _load_whisper(settings: SpeechModelSettings, cache: Path) -> SpeechRecognize
         threads=settings.threads,
         beam_size=settings.beam_size,
         vad=settings.vad,
+        encoder_padding_s=settings.encoder_padding_s,
     )
 
 

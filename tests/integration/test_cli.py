@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from omnivox.config import EMBEDDED_SPEECH_MODEL
+
 pytestmark = pytest.mark.model
 
 
@@ -224,7 +226,7 @@ def test_serve_logs_each_models_load_and_check_time(tmp_path: Path) -> None:
         output = process.communicate(timeout=30)[0]
     for kind, model in (
         ("chat model", "smollm2-135m-instruct"),
-        ("speech model", "whisper-tiny.en"),
+        ("speech model", EMBEDDED_SPEECH_MODEL),
         ("voice", "joe"),
     ):
         assert f"loaded {kind} '{model}' in" in output

@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from omnivox.api.app import create_app
-from omnivox.config import EMBEDDED_CHAT_MODEL, load_settings
+from omnivox.config import EMBEDDED_CHAT_MODEL, EMBEDDED_SPEECH_MODEL, load_settings
 from omnivox.serving.registry import resolve_source
 from tests.support.openapi import validate
 from tests.support.server import live_server
@@ -191,7 +191,7 @@ def test_models_state_the_context_window(url: str) -> None:
         "gpt-4o-audio-preview": 2048,
         "gpt-4o-mini-audio-preview": 2048,
         "gpt-audio": 2048,
-        "whisper-tiny.en": None,  # speech models have no context window
+        EMBEDDED_SPEECH_MODEL: None,  # speech models have no context window
         "whisper-1": None,
         "gpt-4o-transcribe": None,
         "gpt-4o-mini-transcribe": None,

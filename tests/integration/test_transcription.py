@@ -7,6 +7,7 @@ import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -19,6 +20,7 @@ from omnivox.serving.registry import resolve_speech_source
 from tests.conftest import serve_fake
 from tests.support.audio import encode
 from tests.support.openapi import validate
+from tests.support.questions import words
 from tests.support.wer import wer
 
 pytestmark = [pytest.mark.model, pytest.mark.sdk]
@@ -29,9 +31,13 @@ MAX_WER = 0.08
 
 
 @pytest.fixture(scope="module")
-def whisper_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SpeechRecognizer]:
-    cache = tmp_path_factory.mktemp("cache")
-    recognizer = WhisperRecognizer(resolve_speech_source("embedded:whisper-base", cache))
+def base_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return resolve_speech_source("embedded:whisper-base", tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="module")
+def whisper_base(base_folder: Path) -> Iterator[SpeechRecognizer]:
+    recognizer = WhisperRecognizer(base_folder)
     yield recognizer
     recognizer.close()
 
@@ -205,3 +211,40 @@ def test_unknown_model_and_missing_file(url: str, librivox: list[tuple[Path, str
     assert missing.status_code == 400 and missing.json()["error"]["param"] == "file"
     not_multipart = httpx.post(f"{url}/v1/audio/transcriptions", json={"model": "whisper-1"})
     assert not_multipart.status_code == 400
+
+
+def test_encoder_runs_on_the_clip_not_the_whole_window(
+    monkeypatch: pytest.MonkeyPatch, base_folder: Path, librivox: list[tuple[Path, str]]
+) -> None:
+    """A clip shorter than Whisper's 30 s window is encoded with `encoder_padding_s` of its padding, not
+    the whole window (most of a short question's recognition time), and heard the same (Whisper base,
+    the default; tiny.en drops a leading "And" of one clip on a cut window: docs/benchmarks.md)."""
+    from faster_whisper import WhisperModel
+
+    frames: list[int] = []
+    original = WhisperModel.encode
+
+    def counting(self: WhisperModel, features: Any) -> Any:
+        frames.append(features.shape[-1])
+        return original(self, features)
+
+    monkeypatch.setattr(WhisperModel, "encode", counting)
+    seconds = max(decode(p.read_bytes(), "wav", AudioLimits()).duration for p, _ in librivox)
+    texts = {}
+    for padding in (None, 10.0, 3.0):
+        recognizer = WhisperRecognizer(base_folder, encoder_padding_s=padding)
+        frames.clear()
+        texts[padding] = [
+            recognizer.recognize(decode(path.read_bytes(), "wav", AudioLimits()), language="en")
+            .complete()
+            .text
+            for path, _ in librivox
+        ]
+        recognizer.close()
+        if padding is None:
+            assert set(frames) == {3000}
+        else:  # the clip (after the silence is trimmed) plus the padding, rounded to the encoder's stride
+            assert all(f % 2 == 0 for f in frames) and len(frames) >= len(librivox)
+            assert max(frames) <= round((seconds + padding) * 100) + 2
+    assert [words(t) for t in texts[10.0]] == [words(t) for t in texts[None]]
+    assert max(frames) < 1100  # 3 s of padding: shorter still (7.1 s is the longest clip)

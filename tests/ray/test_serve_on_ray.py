@@ -25,7 +25,7 @@ import httpx
 import openai
 import pytest
 
-from omnivox.config import LanguageModelSettings, Settings, SpeechModelSettings
+from omnivox.config import EMBEDDED_SPEECH_MODEL, LanguageModelSettings, Settings, SpeechModelSettings
 from tests.api.test_chat_sdk import (
     test_completion_through_the_sdk,
     test_raw_completion_validates,
@@ -100,7 +100,7 @@ def test_models_list_names_every_stage(ray_url: str) -> None:
     raw = httpx.get(f"{ray_url}/v1/models").json()
     validate(raw, "ListModelsResponse")
     ids = {m["id"] for m in raw["data"]}
-    assert {FAKE_ID, "gpt-4o-audio-preview", "whisper-tiny.en", "whisper-1"} <= ids
+    assert {FAKE_ID, "gpt-4o-audio-preview", EMBEDDED_SPEECH_MODEL, "whisper-1"} <= ids
 
 
 def test_audio_in_is_heard_on_the_speech_deployment(ray_url: str) -> None:
