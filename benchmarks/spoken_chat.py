@@ -1,12 +1,13 @@
 """Spoken chat answers through the server, and the same pipeline called directly in one process.
 
     .venv/bin/python -m benchmarks.spoken_chat [--direct] [--runs 5] [--case question|story] [--voice alloy]
-                                               [--first-piece-words N] [--threads N]
+                                               [--first-piece-words N] [--threads N] [--question TEXT]
+                                               [--speech whisper-base|whisper-tiny.en]
 
-`question` (the default): a spoken question (1.9 s, "What is the capital of France?", spoken by flite
-slt, sent as a 24 kHz WAV `input_audio` part, after the system message "Answer in one short sentence.")
-answered aloud: request -> first audio byte of a streamed pcm16 answer, request -> last byte,
-request -> whole non-streamed wav answer, and the median of each stage up to the first audio as the
+`question` (the default): a spoken question (`--question`, by default "What is the capital of France?",
+1.9 s), spoken by flite slt, sent as a WAV `input_audio` part after the system message "Answer in one
+short sentence.", answered aloud: request -> first audio byte of a streamed pcm16 answer, request ->
+last byte, request -> whole non-streamed wav answer, and the median of each stage up to the first audio as the
 server's `/metrics` histograms time it (`omnivox_spoken_stage_seconds`, read before and after each
 request). `story`: a typed request for a story of up to `--tokens` tokens.
 
@@ -51,14 +52,14 @@ WHISPER_RATE = 16_000
 STAGE_METRIC = "omnivox_spoken_stage_seconds"
 
 
-def question_wav() -> bytes:
-    """The question, spoken by flite slt (not the answering voice), as a 16 kHz WAV file."""
+def question_wav(question: str = QUESTION) -> bytes:
+    """The question, spoken by flite slt (not the answering voice), as a WAV file at flite's rate."""
     from omnivox.audio.encode import encode
     from omnivox.audio.pcm import Audio
     from omnivox.backends.flite import FliteSynthesizer
 
     voice = FliteSynthesizer("slt")
-    samples = np.concatenate([a.samples for a in voice.synthesize(QUESTION)])
+    samples = np.concatenate([a.samples for a in voice.synthesize(question)])
     audio = Audio(samples.astype(np.float32), voice.info.sample_rate)
     return encode(audio, "wav")
 
@@ -134,17 +135,17 @@ def timed_stages(client: httpx.Client, run: Callable[[], Any]) -> tuple[Any, dic
 class Direct:
     """faster-whisper + llama.cpp + Piper in this process, with the server's models and options."""
 
-    def __init__(self, threads: int, first_words: int) -> None:
+    def __init__(self, threads: int, first_words: int, speech: str) -> None:
         from llama_cpp import Llama
         from piper import PiperVoice
 
         from omnivox.backends.llama_cpp.library import load_backends
         from omnivox.backends.whisper import CutWindowWhisper
-        from omnivox.config import EMBEDDED_CHAT_MODEL, EMBEDDED_SPEECH_MODEL
+        from omnivox.config import EMBEDDED_CHAT_MODEL
         from omnivox.serving.registry import EMBEDDED_VOICES, resolve_source, resolve_speech_source
 
         self.first_words = first_words or None  # the server's first_piece_words
-        folder = resolve_speech_source(f"embedded:{EMBEDDED_SPEECH_MODEL}", Path("~/.cache/omnivox"))
+        folder = resolve_speech_source(f"embedded:{speech}", Path("~/.cache/omnivox"))
         self.whisper = CutWindowWhisper(str(folder), device="cpu", compute_type="int8", cpu_threads=threads)
         gguf = resolve_source(f"embedded:{EMBEDDED_CHAT_MODEL}")
         load_backends()  # the portable build's CPU kernels (docs/install.md)
@@ -224,8 +225,10 @@ def _ms(values: list[float]) -> str:
     return f"{statistics.median(values) * 1000:.0f} ms"
 
 
-def question_case(client: httpx.Client, voice: str, tokens: int, runs: int, direct: Direct | None) -> None:
-    wav = question_wav()
+def question_case(
+    client: httpx.Client, question: str, voice: str, tokens: int, runs: int, direct: Direct | None
+) -> None:
+    wav = question_wav(question)
     messages = _question_messages(wav)
     stream_body = _body(messages, voice, "pcm16", tokens, stream=True)
     whole_body = _body(messages, voice, "wav", tokens, stream=False)
@@ -245,8 +248,9 @@ def question_case(client: httpx.Client, voice: str, tokens: int, runs: int, dire
             d_firsts.append(d_first)
             d_totals.append(d_total)
             d_wholes.append(direct.whole(wav, tokens))
-    duration = len(wav) / 2 / OUTPUT_RATE
-    print(f'spoken question "{QUESTION}" ({duration:.1f} s), voice {voice}, median of {runs} runs')
+    with wave.open(io.BytesIO(wav)) as file:
+        duration = file.getnframes() / file.getframerate()
+    print(f'spoken question "{question}" ({duration:.1f} s), voice {voice}, median of {runs} runs')
     print(f"the answer: {whole_text(client, messages, tokens)!r}")
     print(f"server: first audio {_ms(firsts)}, streamed complete {_ms(totals)}, whole wav {_ms(wholes)}")
     seen = {stage for spent in stages for stage, seconds in spent.items() if seconds > 0}
@@ -293,13 +297,20 @@ def story_case(client: httpx.Client, voice: str, tokens: int, runs: int) -> None
 
 def main() -> None:
     from omnivox.backends.cpu import default_threads
-    from omnivox.config import SynthesisSettings
+    from omnivox.config import EMBEDDED_SPEECH_MODEL, SynthesisSettings
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--case", choices=("question", "story"), default="question")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--tokens", type=int, default=None, help="default: 32 (question), 80 (story)")
     parser.add_argument("--voice", default="alloy")
+    parser.add_argument("--question", default=QUESTION, help="--case question: what flite slt asks")
+    parser.add_argument(
+        "--speech",
+        default=EMBEDDED_SPEECH_MODEL,
+        choices=["whisper-base", "whisper-tiny.en"],
+        help="recogniser",
+    )
     parser.add_argument("--direct", action="store_true", help="also the direct in-process pipeline")
     parser.add_argument(
         "--first-piece-words", type=int, default=None, help="the server's setting (0: sentence-sized pieces)"
@@ -317,8 +328,8 @@ def main() -> None:
     first_words = args.first_piece_words
     if first_words is None:
         first_words = SynthesisSettings().first_piece_words
-    direct = Direct(threads, first_words) if args.direct and args.case == "question" else None
-    speech = {"id": "whisper-tiny.en", "source": "embedded:whisper-tiny.en", "threads": threads}
+    direct = Direct(threads, first_words, args.speech) if args.direct and args.case == "question" else None
+    speech = {"id": args.speech, "source": f"embedded:{args.speech}", "threads": threads}
     with (
         server_process(
             models=[{"context_window": CONTEXT_WINDOW, "threads": threads}],
@@ -328,7 +339,7 @@ def main() -> None:
         httpx.Client(base_url=url, timeout=600) as client,
     ):
         if args.case == "question":
-            question_case(client, args.voice, tokens, args.runs, direct)
+            question_case(client, args.question, args.voice, tokens, args.runs, direct)
         else:
             story_case(client, args.voice, tokens, args.runs)
     print(f"load: {_uptime()}")
