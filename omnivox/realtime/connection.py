@@ -298,7 +298,11 @@ class Connection:
             speculation.drop()
             await self._commit_buffer(item_id, samples, speculation.early)
             raise
+        waiting = speculation.turn.heard  # what the response reads: the commit's own recognition now
         await self._commit_buffer(item_id, samples, speculation.early, speculation.turn)
+        heard = speculation.turn.heard
+        if waiting is not None and heard is not None and not waiting.done():
+            heard.add_done_callback(functools.partial(_pass_on, waiting))
         speculation.staging.commit()
         speculation.usage.release()
         responder = speculation.responder
@@ -583,14 +587,16 @@ def _user_audio_item(item_id: str) -> dict[str, Any]:
 
 
 def _words_of(heard: asyncio.Future[str], early: asyncio.Future[Heard]) -> None:
-    """A speculative turn's words from the recognition at its pause (a failed one: heard as nothing,
-    as a failed recognition of a committed turn is)."""
-    if heard.done():
-        return
-    if early.cancelled() or early.exception() is not None:
-        heard.set_result("")
-    else:
+    """A speculative turn's words from the recognition at its pause. When that failed they stay
+    unknown: a dropped speculation never needs them; a released one gets those the commit's own
+    recognition finds (`_pass_on`)."""
+    if not heard.done() and not early.cancelled() and early.exception() is None:
         heard.set_result(early.result()[0])
+
+
+def _pass_on(waiting: asyncio.Future[str], heard: asyncio.Future[str]) -> None:
+    if not waiting.done():
+        waiting.set_result(heard.result())
 
 
 #: Client events after which a speculative response still answers the session as it is.

@@ -164,3 +164,35 @@ def test_speech_after_the_pause_drops_the_speculative_answer_unseen(
     assert "weather" in heard[0]["transcript"].lower() and "paris" in heard[0]["transcript"].lower()
     spoken_text = done["output"][0]["content"][0]["transcript"].lower()
     assert "weather" in spoken_text and "paris" in spoken_text  # the echo of the whole utterance
+
+
+def test_no_speculation_without_create_response(
+    served: tuple[str, Recorder], voices: dict[str, SpeechSynthesizer]
+) -> None:
+    """`create_response: false`: the turn is committed and heard, and no answer is started, not even one
+    held back (the model is never asked to generate)."""
+    url, recorder = served
+    question = spoken(voices["rms"], "What is the weather like in Paris today?", tail=1.5)
+    with client(url).realtime.connect(model="gpt-realtime") as connection:
+        rt = Checked(connection)
+        rt.until("session.created")
+        audio = {
+            "transcription": {"model": "gpt-4o-transcribe"},
+            "turn_detection": {"type": "server_vad", "silence_duration_ms": 500, "create_response": False},
+        }
+        rt.send({"type": "session.update", "session": {"type": "realtime", "audio": {"input": audio}}})
+        rt.until("session.updated")
+        since = len(recorder.answered)
+        rt.append(question, realtime=True)
+        heard = rt.until("conversation.item.input_audio_transcription.completed")["transcript"]
+        time.sleep(1.0)  # a speculative answer to the heard words would have started by now
+        rt.send(
+            {
+                "type": "conversation.item.retrieve",
+                "item_id": rt.of("input_audio_buffer.committed")[0]["item_id"],
+            }
+        )
+        rt.until("conversation.item.retrieved")
+    assert "paris" in heard.lower()
+    assert recorder.answered[since:] == []
+    assert not [e for e in rt.events if e["type"].startswith("response.")]
