@@ -354,7 +354,7 @@ class Connection:
         previous = self._conversation.add(entry)
         await self._send(event("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id))
         await self._added(entry, previous)
-        if early is not None and early.done():
+        if early is not None and early.done() and not early.cancelled() and early.exception() is None:
             entry.heard = asyncio.get_running_loop().create_future()
             await self._recognise(entry, 0, samples, early)
         else:

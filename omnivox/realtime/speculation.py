@@ -131,3 +131,5 @@ class Speculation:
         """The user spoke on (or the client changed the session): stop it; nothing of it is sent."""
         self.events.drop()
         self.responder.cancel("client_cancelled")
+        if self.turn.heard is not None and not self.turn.heard.done():  # let it end (and free the voice)
+            self.turn.heard.set_result("")
