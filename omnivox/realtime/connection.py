@@ -231,7 +231,8 @@ class Connection:
         respond = config is not None and config.create_response and self._active is None
         speculation, self._speculation = self._speculation, None
         if speculation is not None:
-            if respond and early is speculation.early and speculation.events.ended() in (None, "completed"):
+            failed = speculation.events.ended() in ("failed", "cancelled")  # answered afresh below
+            if respond and early is speculation.early and not failed:
                 await self._release(speculation, item_id, samples)
                 return
             speculation.drop()
