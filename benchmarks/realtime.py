@@ -1,16 +1,19 @@
 """The Realtime API's turn latency: from the end of the user's speech to the first audio delta of the
 answer, over WebSocket, with server VAD, on the default models (SmolLM2, Whisper tiny.en, the alloy voice).
 
-    .venv/bin/python -m benchmarks.realtime [--runs 10] [--silence-ms 200] [--compare] [--url URL]
+    .venv/bin/python -m benchmarks.realtime [--runs 10] [--silence-ms 200 | --semantic medium] [--compare]
+        [--url URL] [--first-piece-words 3]
 
-Each run opens a session, streams a spoken question (flite rms, 0.5 s of silence before, 1.5 s after)
+Each run opens a session, streams a spoken question (flite rms, 0.5 s of silence before, 1.5 s after;
+8.5 s with `--semantic`, which may wait up to 8 s of silence)
 in 20 ms chunks at microphone pace, and times, from the moment the last chunk holding speech was sent:
 `speech_stopped` (the VAD's silence window), `committed`, the transcript (input transcription is on),
-`response.created`, the first transcript delta, the first audio delta and `response.done`. The server is
-`omnivox serve` in its own process (it may take up to `--startup-seconds` to load and self-check on a busy
-machine), or the one at `--url`, started by hand (`omnivox serve`), which is then reused as it is.
-`--compare` runs the turns twice, on two servers: recognition at pauses (the default) and
-`[realtime] early_recognition = false` (recognition after the turn ends). The load average is printed
+`response.created`, the first transcript delta (the first piece written: after the prompt's evaluation
+and the piece's tokens), the first audio delta (after the voice spoke that piece) and `response.done`.
+The server is `omnivox serve` in its own process (it may take up to `--startup-seconds` to load and
+self-check on a busy machine), or the one at `--url`, started by hand (`omnivox serve`), which is then
+reused as it is. `--compare` runs the turns again on a second server with `[realtime] speculative =
+false` (the answer starts when the turn ends; recognition still at pauses). The load average is printed
 before and after the turns.
 """
 
@@ -40,15 +43,15 @@ QUESTIONS = [
 ]
 RATE = 24_000
 CHUNK = 960  # 20 ms of pcm16
-LEAD, TAIL = 0.5, 1.5
+LEAD, TAIL, SEMANTIC_TAIL = 0.5, 1.5, 8.5
 
 
-def spoken(text: str) -> tuple[bytes, float]:
+def spoken(text: str, tail: float = TAIL) -> tuple[bytes, float]:
     """pcm16 24 kHz of `text` with silence around it, and where the speech ends (s from the start)."""
     voice = load_voice(VoiceSettings(id="rms", backend="flite", source="rms"))
     speech = np.concatenate([a.resampled(RATE).samples for a in voice.synthesize(text)])
     audio = np.concatenate(
-        [np.zeros(int(LEAD * RATE), np.float32), speech, np.zeros(int(TAIL * RATE), np.float32)]
+        [np.zeros(int(LEAD * RATE), np.float32), speech, np.zeros(int(tail * RATE), np.float32)]
     )
     return (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes(), LEAD + speech.size / RATE
 
@@ -64,7 +67,7 @@ def stream(ws: Any, pcm: bytes, speech_end: float, marks: dict[str, float]) -> N
         time.sleep(max(0.0, start + (n + 1) * CHUNK / 2 / RATE - time.perf_counter()))
 
 
-def turn(url: str, pcm: bytes, speech_end: float, silence_ms: int) -> dict[str, float]:
+def turn(url: str, pcm: bytes, speech_end: float, turn_detection: dict[str, Any]) -> dict[str, float]:
     """Seconds from the end of speech to each milestone of one turn."""
     marks: dict[str, float] = {}
     firsts = {
@@ -77,7 +80,6 @@ def turn(url: str, pcm: bytes, speech_end: float, silence_ms: int) -> dict[str, 
     }
     with websockets.sync.client.connect(url, max_size=None) as ws:
         ws.recv()  # session.created
-        turn_detection = {"type": "server_vad", "silence_duration_ms": silence_ms}
         transcription = {"model": "whisper-1"}
         session = {
             "type": "realtime",
@@ -104,12 +106,28 @@ def turn(url: str, pcm: bytes, speech_end: float, silence_ms: int) -> dict[str, 
 
 
 MILESTONES = ("stopped", "committed", "heard", "response", "first words", "first audio", "done")
+#: What the time to the first audio is made of, from the client's side: the recognition left after the
+#: turn ended, the chat model's prompt and first piece (after the transcript), the voice's first piece.
+STAGES = (
+    ("speech_stopped -> transcript (recognition left)", "stopped", "heard"),
+    ("transcript -> first words (prompt, first piece)", "heard", "first words"),
+    ("first words -> first audio (the voice)", "first words", "first audio"),
+    ("speech_stopped -> first audio", "stopped", "first audio"),
+)
 
 
-def turns(url: str, clips: list[tuple[bytes, float]], runs: int, silence_ms: int) -> list[dict[str, float]]:
+def turns(
+    url: str, clips: list[tuple[bytes, float]], runs: int, turn_detection: dict[str, Any]
+) -> list[dict[str, float]]:
     ws_url = url.replace("http", "ws", 1) + "/v1/realtime?model=gpt-realtime"
-    turn(ws_url, *clips[0], silence_ms)  # warm-up: first loads, caches
-    return [turn(ws_url, *clips[n % len(clips)], silence_ms) for n in range(runs)]
+    turn(ws_url, *clips[0], turn_detection)  # warm-up: first loads, caches
+    return [turn(ws_url, *clips[n % len(clips)], turn_detection) for n in range(runs)]
+
+
+def detection(args: argparse.Namespace) -> dict[str, Any]:
+    if args.semantic:
+        return {"type": "semantic_vad", "eagerness": args.semantic}
+    return {"type": "server_vad", "silence_duration_ms": args.silence_ms}
 
 
 def report(title: str, results: list[dict[str, float]], loads: tuple[float, float]) -> None:
@@ -120,18 +138,25 @@ def report(title: str, results: list[dict[str, float]], loads: tuple[float, floa
         if values:
             p90 = values[min(len(values) - 1, round(0.9 * (len(values) - 1)))]
             print(f"    {name:<44} {statistics.median(values):6.2f} {p90:6.2f}")
+    print("  stages (median of each turn's difference):")
+    for label, start, end in STAGES:
+        gaps = [r[end] - r[start] for r in results if start in r and end in r]
+        if gaps:
+            print(f"    {label:<44} {statistics.median(gaps):6.2f}")
 
 
 def measured(
-    args: argparse.Namespace, clips: list[tuple[bytes, float]], early: bool
+    args: argparse.Namespace, clips: list[tuple[bytes, float]], speculative: bool
 ) -> tuple[list[dict[str, float]], tuple[float, float]]:
     if args.url:
         before = os.getloadavg()[0]
-        return turns(args.url, clips, args.runs, args.silence_ms), (before, os.getloadavg()[0])
-    realtime = {"early_recognition": early}
-    with server_process(args.startup_seconds, models=[{"context_window": 2048}], realtime=realtime) as url:
+        return turns(args.url, clips, args.runs, detection(args)), (before, os.getloadavg()[0])
+    realtime = {"speculative": speculative}
+    synthesis = {"first_piece_words": args.first_piece_words}
+    models = [{"context_window": 2048}]
+    with server_process(args.startup_seconds, models=models, realtime=realtime, synthesis=synthesis) as url:
         before = os.getloadavg()[0]
-        return turns(url, clips, args.runs, args.silence_ms), (before, os.getloadavg()[0])
+        return turns(url, clips, args.runs, detection(args)), (before, os.getloadavg()[0])
 
 
 def main() -> None:
@@ -139,18 +164,26 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--silence-ms", type=int, default=200)
+    parser.add_argument("--silence-ms", type=int, default=200, help="server_vad's silence_duration_ms")
+    parser.add_argument(
+        "--semantic", choices=("low", "medium", "high"), help="semantic_vad with this eagerness instead"
+    )
     parser.add_argument("--url", help="a running omnivox serve to measure (default: start one)")
-    parser.add_argument("--compare", action="store_true", help="also without recognition at pauses")
+    parser.add_argument("--compare", action="store_true", help="also without speculative answers")
+    parser.add_argument(
+        "--first-piece-words", type=int, default=3, help="[synthesis] first_piece_words (0: sentences)"
+    )
     parser.add_argument("--startup-seconds", type=float, default=1200.0)
     args = parser.parse_args()
-    clips = [spoken(q) for q in QUESTIONS]
-    print(f"server_vad silence_duration_ms={args.silence_ms}, {os.cpu_count()} CPUs")
-    results, loads = measured(args, clips, early=True)
-    report("recognition at pauses (early_recognition = true)", results, loads)
+    # semantic_vad may wait up to 4 s of input silence (medium) when it judges the words unfinished
+    clips = [spoken(q, SEMANTIC_TAIL if args.semantic else TAIL) for q in QUESTIONS]
+    print(f"turn_detection {json.dumps(detection(args))}, {os.cpu_count()} CPUs")
+    print(f"first_piece_words={args.first_piece_words}")
+    results, loads = measured(args, clips, speculative=True)
+    report("speculative answers at pauses (speculative = true)", results, loads)
     if args.compare and not args.url:
-        results, loads = measured(args, clips, early=False)
-        report("recognition after the turn (early_recognition = false)", results, loads)
+        results, loads = measured(args, clips, speculative=False)
+        report("the answer started when the turn ends (speculative = false)", results, loads)
 
 
 if __name__ == "__main__":

@@ -441,6 +441,13 @@ class RealtimeSettings(BaseModel):
         "recognise once, after it ends (fewer recognitions, a later answer). semantic_vad always does, "
         "as it decides from the words.",
     )
+    speculative: bool = Field(
+        True,
+        description="With server_vad or semantic_vad creating responses: at a pause in the speech, start "
+        "the answer to what was heard so far and hold its events; release them at once when the pause "
+        "ends the turn, drop them unseen when the user speaks on. false: the answer starts when the turn "
+        "ends.",
+    )
 
 
 class StageSettings(BaseModel):

@@ -86,7 +86,12 @@ def create_app(
             ),
             transcription=TranscriptionService(loaded, settings.audio, telemetry),
             speech=SpeechService(loaded, telemetry),
-            realtime=RealtimeService(loaded, settings.realtime, telemetry),
+            realtime=RealtimeService(
+                loaded,
+                settings.realtime,
+                telemetry,
+                first_piece_words=settings.synthesis.first_piece_words,
+            ),
         )
         try:
             yield

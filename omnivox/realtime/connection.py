@@ -14,6 +14,8 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import dataclasses
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,7 +31,16 @@ from omnivox.realtime.outbox import Outbox
 from omnivox.realtime.planning import Planner
 from omnivox.realtime.responder import Responder
 from omnivox.realtime.session import Session, parsed
-from omnivox.realtime.vad import EAGERNESS_MS, Pause, SpeechStarted, TurnDetector, TurnEvent, VadParams
+from omnivox.realtime.speculation import DeferredUsage, HeldEvents, Speculation, Staging
+from omnivox.realtime.vad import (
+    EAGERNESS_MS,
+    Pause,
+    Resumed,
+    SpeechStarted,
+    TurnDetector,
+    TurnEvent,
+    VadParams,
+)
 from omnivox.realtime.wire import Event, error, event, new_id
 
 #: With turn detection, silence beyond the prefix padding is dropped from the buffer, but for this much
@@ -56,6 +67,7 @@ class Connection:
         max_items: int,
         max_buffer_seconds: float,
         early_recognition: bool = True,
+        speculative: bool = True,
     ) -> None:
         self.session = session
         self.outbox = outbox
@@ -68,6 +80,8 @@ class Connection:
         self._speech_item: str | None = None  # the id the user item of the speech under way will have
         self._early = EarlyHearing(recognition.hear, self._heard_early)
         self._early_always = early_recognition  # False: only semantic_vad recognises at pauses
+        self._speculative = speculative  # answer at pauses, the events held until the turn ends
+        self._speculation: Speculation | None = None
         self._active: tuple[Responder, asyncio.Task[None]] | None = None
         self._idle: asyncio.TimerHandle | None = None  # server_vad's idle_timeout_ms, once armed
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -106,6 +120,8 @@ class Connection:
                     param="type",
                     code="invalid_value",
                 )
+            if kind not in _UNCHANGING:  # the session or the buffer may change: answer the turn afresh
+                self._drop_speculation()
             await handler(message)
         except OmnivoxError as exc:
             await self._send(error(exc, client_id if isinstance(client_id, str) else None))
@@ -114,6 +130,7 @@ class Connection:
         """The client left: stop the response and the recognitions."""
         self.outbox.closed = True
         self._early.close()
+        self._drop_speculation()
         self._disarm_idle()
         if self._active is not None:
             self._active[0].cancel("client_cancelled")
@@ -189,20 +206,116 @@ class Connection:
             )
             self._buffer.drop_before(turn.audio_start_ms)
             self._early.reset()
+            self._drop_speculation()
+            task = asyncio.create_task(self._planner.prefill(self.session, self._conversation))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
             return
         if isinstance(turn, Pause):  # recognise the turn so far while the user may still speak on
-            if self._early_always or isinstance(self.session.config.audio.input.turn_detection, SemanticVad):
+            speculate = self._speculating()
+            if speculate or self._early_always or isinstance(self._turn_detection(), SemanticVad):
                 self._early.pause(turn.at_ms, self._buffer.peek(turn.at_ms))
+            if speculate:
+                self._speculate(turn)
+            return
+        if isinstance(turn, Resumed):  # that pause was not the end: what was started for it is dropped
+            self._drop_speculation()
             return
         item_id = self._speech_item or new_id("item")
         await self._send(
             event("input_audio_buffer.speech_stopped", audio_end_ms=turn.audio_end_ms, item_id=item_id)
         )
         early = self._early.heard_until(turn.speech_end_ms)
-        await self._commit_buffer(item_id, self._buffer.take(turn.audio_end_ms), early)
-        config = self.session.config.audio.input.turn_detection
-        if config is not None and config.create_response and self._active is None:
+        samples = self._buffer.take(turn.audio_end_ms)
+        config = self._turn_detection()
+        respond = config is not None and config.create_response and self._active is None
+        speculation, self._speculation = self._speculation, None
+        if speculation is not None:
+            failed = speculation.events.ended() in ("failed", "cancelled")  # answered afresh below
+            if respond and early is speculation.early and not failed:
+                await self._release(speculation, item_id, samples)
+                return
+            speculation.drop()
+        await self._commit_buffer(item_id, samples, early)
+        if respond:
             await self._start_response(ResponseParams())
+
+    # -- speculative responses ------------------------------------------------------------------------
+
+    def _turn_detection(self) -> ServerVad | SemanticVad | None:
+        return self.session.config.audio.input.turn_detection
+
+    def _speculating(self) -> bool:
+        """Whether a pause now starts a speculative response: turn detection that creates responses,
+        none active (barge-in: the cancelled one may still be ending) and none speculated yet."""
+        config = self._turn_detection()
+        return (
+            self._speculative
+            and config is not None
+            and config.create_response
+            and self._active is None
+            and self._speculation is None
+            and self._speech_item is not None
+        )
+
+    def _speculate(self, pause: Pause) -> None:
+        """Start answering the turn heard up to `pause`, its events held (omnivox.realtime.speculation)."""
+        latest = self._early.latest()
+        if latest is None or latest[0] != pause.at_ms or self._speech_item is None:
+            return
+        cut, early = latest
+        loop = asyncio.get_running_loop()
+        turn = Entry(_user_audio_item(self._speech_item))
+        heard: asyncio.Future[str] = loop.create_future()
+        turn.heard = heard
+        early.add_done_callback(functools.partial(_words_of, heard))
+        try:
+            plan, ticket = self._planner.plan(self.session, ResponseParams(), self._conversation, admit=False)
+        except OmnivoxError:  # the voice's queue is full: the turn is answered when it ends
+            return
+        assert plan.spec.on_usage is not None
+        usage = DeferredUsage(plan.spec.on_usage)
+        plan = dataclasses.replace(plan, spec=dataclasses.replace(plan.spec, on_usage=usage))
+        events = HeldEvents(self._send)
+        staging = Staging(self._conversation, turn)
+        responder = Responder(plan, staging, events)
+        task = asyncio.create_task(self._respond(responder, ticket))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        self._speculation = Speculation(cut, turn, early, responder, task, events, staging, usage)
+
+    def _drop_speculation(self) -> None:
+        if self._speculation is not None:
+            self._speculation.drop()
+            self._speculation = None
+
+    async def _release(
+        self, speculation: Speculation, item_id: str, samples: np.ndarray[Any, np.dtype[np.float32]]
+    ) -> None:
+        """The pause was the end of the turn: the turn's events, then the response's, held until now."""
+        try:
+            self._planner.admit()
+        except OmnivoxError:  # over the rate limit: the turn is committed, the response refused
+            speculation.drop()
+            await self._commit_buffer(item_id, samples, speculation.early)
+            raise
+        waiting = speculation.turn.heard  # what the response reads: the commit's own recognition now
+        await self._commit_buffer(item_id, samples, speculation.early, speculation.turn)
+        heard = speculation.turn.heard
+        if waiting is not None and heard is not None and not waiting.done():
+            heard.add_done_callback(functools.partial(_pass_on, waiting))
+        speculation.staging.commit()
+        speculation.usage.release()
+        responder = speculation.responder
+        if responder.plan.voice is not None:
+            self.session.voiced = True
+        self._disarm_idle()
+        self._active = (responder, speculation.task)
+        await speculation.events.release()
+        responder.released()
+        if speculation.task.done() and self._active is not None and self._active[0] is responder:
+            self._active = None  # it ended before its release: `_respond` did not see it active
+            self._arm_idle(responder)
 
     async def _commit(self, message: dict[str, Any]) -> None:
         _fields(message)
@@ -220,29 +333,33 @@ class Connection:
             self._detector.reset(self._buffer.end_ms)
 
     def _heard_early(self, cut: int, words: str) -> None:
+        done = finished(words)
         if self._detector is not None:
-            self._detector.hint(cut, finished(words))
+            self._detector.hint(cut, done)
+        speculation = self._speculation
+        semantic = isinstance(self._turn_detection(), SemanticVad)
+        if speculation is not None and speculation.cut == cut and semantic and not done:
+            self._drop_speculation()  # these words do not end the turn: semantic_vad waits on
 
     async def _commit_buffer(
         self,
         item_id: str,
         samples: np.ndarray[Any, np.dtype[np.float32]],
         early: asyncio.Future[Heard] | None = None,
+        entry: Entry | None = None,
     ) -> None:
+        """The user audio item, committed; its transcript events follow at once when `early` (the
+        recognition made at a pause) is done, else when it or a recognition of `samples` is."""
         self._speech_item = None
-        item = {
-            "id": item_id,
-            "type": "message",
-            "object": "realtime.item",
-            "status": "completed",
-            "role": "user",
-            "content": [{"type": "input_audio", "transcript": None}],
-        }
-        entry = Entry(item)
+        entry = entry or Entry(_user_audio_item(item_id))
         previous = self._conversation.add(entry)
         await self._send(event("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id))
         await self._added(entry, previous)
-        self._hear(entry, 0, samples, early)
+        if early is not None and early.done() and not early.cancelled() and early.exception() is None:
+            entry.heard = asyncio.get_running_loop().create_future()
+            await self._recognise(entry, 0, samples, early)
+        else:
+            self._hear(entry, 0, samples, early)
 
     async def _clear(self, message: dict[str, Any]) -> None:
         _fields(message)
@@ -457,6 +574,34 @@ async def _heard(
     if samples.size == 0:
         return "", 0.0
     return await recognition.hear(samples)
+
+
+def _user_audio_item(item_id: str) -> dict[str, Any]:
+    return {
+        "id": item_id,
+        "type": "message",
+        "object": "realtime.item",
+        "status": "completed",
+        "role": "user",
+        "content": [{"type": "input_audio", "transcript": None}],
+    }
+
+
+def _words_of(heard: asyncio.Future[str], early: asyncio.Future[Heard]) -> None:
+    """A speculative turn's words from the recognition at its pause. When that failed they stay
+    unknown: a dropped speculation never needs them; a released one gets those the commit's own
+    recognition finds (`_pass_on`)."""
+    if not heard.done() and not early.cancelled() and early.exception() is None:
+        heard.set_result(early.result()[0])
+
+
+def _pass_on(waiting: asyncio.Future[str], heard: asyncio.Future[str]) -> None:
+    if not waiting.done():
+        waiting.set_result(heard.result())
+
+
+#: Client events after which a speculative response still answers the session as it is.
+_UNCHANGING = frozenset({"input_audio_buffer.append", "conversation.item.retrieve"})
 
 
 def _idle_timeout(turn: ServerVad | SemanticVad | None) -> int | None:

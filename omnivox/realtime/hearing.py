@@ -123,6 +123,10 @@ class EarlyHearing:
         if self._running is None or self._running.done():
             self._running = asyncio.create_task(self._run())
 
+    def latest(self) -> tuple[int, asyncio.Future[Heard]] | None:
+        """The latest pause of this turn and its recognition (not kept: a later pause may drop it)."""
+        return None if self._latest is None else (self._cut, self._latest)
+
     def heard_until(self, speech_end: int) -> asyncio.Future[Heard] | None:
         """The recognition of this turn when it covers all speech up to `speech_end` (it is then kept
         until it is done), else None."""

@@ -11,12 +11,13 @@ from typing import Any
 
 from omnivox.errors import InvalidRequest
 from omnivox.protocol.realtime import AudioFormat, ContentPart, FunctionTool, Item, ResponseParams, ToolChoice
-from omnivox.realtime.conversation import Conversation, Entry
+from omnivox.realtime.conversation import Conversation, Entry, messages
 from omnivox.realtime.inputs import Samples, decode_audio
 from omnivox.realtime.responder import ResponsePlan
 from omnivox.realtime.session import Session
 from omnivox.realtime.wire import new_id
-from omnivox.runtimes.chat_model import GenerationSpec, Tool
+from omnivox.runtimes.chat_model import UNHEARD, GenerationSpec, Tool
+from omnivox.runtimes.chat_model import Conversation as ChatConversation
 from omnivox.runtimes.chat_model import ToolChoice as Constraint
 from omnivox.runtimes.events import UsageReport
 from omnivox.runtimes.worker import Ticket
@@ -58,18 +59,43 @@ class Planner:
         catalog: ModelCatalog,
         on_usage: Callable[[UsageReport], None],
         admit: Callable[[], None],
+        *,
+        first_words: int | None = None,
     ) -> None:
         self._model = model
         self._catalog = catalog
         self._on_usage = on_usage
         self._admit = admit  # the client's rate limit, asked before each response
+        self._first_words = first_words  # `[synthesis] first_piece_words` (None: 0, sentence-sized)
+
+    async def prefill(self, session: Session, conversation: Conversation) -> None:
+        """While the user speaks: the prompt of the next automatic response up to the new user turn
+        (the session's instructions and the conversation so far) evaluated on the model's worker, so
+        that at the end of the turn only the new words are left (`ChatModel.prefill`). Not when an item
+        is still being heard, nor with tools (their schemas change the prompt's head)."""
+        config = session.config
+        entries = conversation.context()
+        if config.tools and config.tool_choice != "none":
+            return
+        if any(e.heard is not None and not e.heard.done() for e in entries):
+            return
+        turn = Entry(
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": UNHEARD}]}
+        )
+        self._model.model.prefill(ChatConversation(await messages(config.instructions, [*entries, turn])))
+
+    def admit(self) -> None:
+        """The client's rate limit (`rate_limit_exceeded` when over), asked once per response."""
+        self._admit()
 
     def plan(
-        self, session: Session, params: ResponseParams, conversation: Conversation
+        self, session: Session, params: ResponseParams, conversation: Conversation, *, admit: bool = True
     ) -> tuple[ResponsePlan, Ticket | None]:
         """The response's plan and, for a spoken answer, its place in the voice's queue (503-like
-        `server_overloaded` error at once when it is full)."""
-        self._admit()
+        `server_overloaded` error at once when it is full). `admit` False: the rate limit is asked
+        later (a speculative response, when it is released)."""
+        if admit:
+            self._admit()
         config = session.config
         modalities = params.output_modalities or config.output_modalities
         tools = params.tools if params.tools is not None else config.tools
@@ -114,6 +140,7 @@ class Planner:
             in_conversation=params.conversation in (None, "auto"),
             input=inputs,
             truncation=config.truncation,
+            first_words=self._first_words,
         )
         ticket = voice.worker.admit() if voice is not None else None
         return plan, ticket

@@ -15,16 +15,16 @@ import base64
 import contextlib
 import functools
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from omnivox.audio.encode import pcm16
 from omnivox.audio.g711 import encode_g711
 from omnivox.audio.pcm import Audio
 from omnivox.errors import OmnivoxError
 from omnivox.protocol.realtime import AudioFormat, Truncation
-from omnivox.realtime.conversation import Conversation, Entry
+from omnivox.realtime.conversation import Entry
 from omnivox.realtime.window import fit
 from omnivox.realtime.wire import Event, event, new_id, response_object, usage
 from omnivox.runtimes.chat_model import ChatModel, EventStream, GenerationSpec
@@ -37,6 +37,19 @@ from omnivox.synthesis.service import audio_tokens
 
 Send = Callable[[Event], Awaitable[None]]
 DELTA_MS = 100  # audio per `output_audio.delta`: 4.8 KB of pcm16 (6.4 KB base64), far under 1 MiB
+
+
+class Items(Protocol):
+    """The conversation as a response reads and extends it (a `Conversation`, or a speculative
+    response's staging of it, omnivox.realtime.speculation)."""
+
+    id: str
+
+    def context(self) -> list[Entry]: ...
+
+    def add(self, entry: Entry) -> str | None: ...
+
+    def leave_out(self, item_ids: Sequence[str]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +70,7 @@ class ResponsePlan:
     in_conversation: bool  # conversation "auto" (False: "none", out of band)
     input: list[Entry] | None = None  # `response.input`: these items instead of the conversation
     truncation: Truncation = "auto"  # the session's: how a conversation longer than the window is cut
+    first_words: int | None = None  # the first spoken piece ends after this many words (None: a sentence)
 
 
 def encode(audio: Audio, fmt: AudioFormat) -> bytes:
@@ -88,7 +102,7 @@ class _Output:
 
 
 class Responder:
-    def __init__(self, plan: ResponsePlan, conversation: Conversation, send: Send) -> None:
+    def __init__(self, plan: ResponsePlan, conversation: Items, send: Send) -> None:
         self.plan = plan
         self._conversation = conversation
         self._send = send
@@ -128,6 +142,11 @@ class Responder:
             return 0.0
         played = asyncio.get_running_loop().time() - self._first_audio
         return max(0.0, self._audio_ms / 1000 - played)
+
+    def released(self) -> None:
+        """A speculative response's held events have just been sent: its audio starts playing now."""
+        if self._first_audio is not None:
+            self._first_audio = asyncio.get_running_loop().time()
 
     def cancel(self, reason: str) -> None:
         """Stop the model and the voice now (on the event loop); `run` then ends the response."""
@@ -176,7 +195,7 @@ class Responder:
         if self.cancel_reason is not None:
             raise asyncio.CancelledError
         self._stream = plan.model.generate(fitted.prompt, fitted.spec)
-        segmenter = Segmenter()
+        segmenter = Segmenter(first_words=plan.first_words)
         try:
             async for item in self._stream:
                 if isinstance(item, TextDelta):

@@ -29,8 +29,16 @@ OUTBOX_EVENTS = 256
 
 
 class RealtimeService:
-    def __init__(self, catalog: ModelCatalog, settings: RealtimeSettings, telemetry: Telemetry) -> None:
+    def __init__(
+        self,
+        catalog: ModelCatalog,
+        settings: RealtimeSettings,
+        telemetry: Telemetry,
+        *,
+        first_piece_words: int = 0,
+    ) -> None:
         self._catalog = catalog
+        self._first_words = first_piece_words or None
         self._settings = settings
         self._telemetry = telemetry
         self._recognition = Recognition(catalog.hearing, telemetry)
@@ -61,7 +69,7 @@ class RealtimeService:
         served = self.model(model_name)
         loop = asyncio.get_running_loop()
         on_usage = functools.partial(self._used, served.id, loop, charge)
-        planner = Planner(served, self._catalog, on_usage, admit)
+        planner = Planner(served, self._catalog, on_usage, admit, first_words=self._first_words)
         session = Session(model_name or served.id)
         connection = Connection(
             session,
@@ -72,6 +80,7 @@ class RealtimeService:
             max_items=self._settings.max_items,
             max_buffer_seconds=self._settings.max_buffer_seconds,
             early_recognition=self._settings.early_recognition,
+            speculative=self._settings.speculative,
         )
         self._open += 1
         return connection

@@ -9,10 +9,11 @@ do not click.
 `server_vad` maps OpenAI's parameters directly: speech starts at the first frame whose probability reaches
 `threshold`; it stops once the probability stays below `threshold - 0.15` (Silero's own hysteresis) for
 `silence_duration_ms`. Every pause of `PAUSE_MS` within speech is reported (`Pause`): the session then
-recognises the turn so far. `semantic_vad` decides from what was said: the turn ends after a short silence
-when the words heard up to the pause end a sentence or question (`hint`), and otherwise only after the
-longest wait of its eagerness, as OpenAI documents it (8 s, 4 s, 2 s). Times are milliseconds on the
-session's input timeline (all audio appended since the session began).
+recognises the turn so far (and may start answering it); speech after such a pause is `Resumed`.
+`semantic_vad` decides from what was said: the turn ends after a short silence when the words heard up to
+the pause end a sentence or question (`hint`), and otherwise only after the longest wait of its
+eagerness, as OpenAI documents it (8 s, 4 s, 2 s). Times are milliseconds on the session's input
+timeline (all audio appended since the session began).
 """
 
 from __future__ import annotations
@@ -94,12 +95,17 @@ class Pause:
 
 
 @dataclass(frozen=True, slots=True)
+class Resumed:
+    at_ms: int  # speech again after a pause: that pause did not end the turn
+
+
+@dataclass(frozen=True, slots=True)
 class SpeechStopped:
     audio_end_ms: int  # where the silence window closed
     speech_end_ms: int  # where the last speech frame ended
 
 
-TurnEvent = SpeechStarted | Pause | SpeechStopped
+TurnEvent = SpeechStarted | Pause | Resumed | SpeechStopped
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,8 +189,9 @@ class TurnDetector:
                 return [SpeechStarted(max(self._offset_ms, onset - params.prefix_padding_ms))]
             return []
         if probability >= params.threshold - HYSTERESIS:
+            resumed: list[TurnEvent] = [Resumed(end_ms - FRAME_MS)] if self._pause is not None else []
             self._silent_ms, self._pause, self._finished = 0, None, None
-            return []
+            return resumed
         self._silent_ms += FRAME_MS
         events: list[TurnEvent] = []
         if self._pause is None and self._silent_ms >= min(PAUSE_MS, params.silence_ms):

@@ -22,7 +22,15 @@ from omnivox.realtime.hearing import EarlyHearing, finished
 from omnivox.realtime.inputs import InputBuffer
 from omnivox.realtime.responder import _speak_piece
 from omnivox.realtime.session import Session
-from omnivox.realtime.vad import Pause, SileroModel, SpeechStarted, SpeechStopped, TurnDetector, VadParams
+from omnivox.realtime.vad import (
+    Pause,
+    Resumed,
+    SileroModel,
+    SpeechStarted,
+    SpeechStopped,
+    TurnDetector,
+    VadParams,
+)
 from omnivox.realtime.window import fit
 from omnivox.runtimes.chat_model import ChatModel, GenerationSpec, Prompt
 from omnivox.runtimes.chat_model import Conversation as ChatConversation
@@ -104,7 +112,7 @@ def test_the_detector_finds_real_speech(voices: dict[str, SpeechSynthesizer]) ->
     stream = np.concatenate([np.zeros(12_000, np.float32), speech, np.zeros(24_000, np.float32)])
     detector = TurnDetector(SileroModel(), VadParams(0.5, 300, 200))
     events = [e for at in range(0, stream.size, 480) for e in detector.feed(stream[at : at + 480])]
-    turn = [e for e in events if not isinstance(e, Pause)]
+    turn = [e for e in events if not isinstance(e, (Pause, Resumed))]
     assert [type(e) for e in turn] == [SpeechStarted, SpeechStopped]
     end = 500 + speech.size * 1000 // 24_000
     assert 0 <= turn[0].audio_start_ms <= 600  # type: ignore[union-attr]
