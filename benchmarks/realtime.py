@@ -1,5 +1,5 @@
 """The Realtime API's turn latency: from the end of the user's speech to the first audio delta of the
-answer, over WebSocket, with server VAD, on the default models (SmolLM2, Whisper tiny.en, the alloy voice).
+answer, over WebSocket, with server VAD, on the default models (SmolLM2, Whisper base, the alloy voice).
 
     .venv/bin/python -m benchmarks.realtime [--runs 10] [--silence-ms 200 | --semantic medium] [--compare]
         [--url URL] [--first-piece-words 3]
