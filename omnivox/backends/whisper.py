@@ -57,21 +57,54 @@ def _fingerprint(folder: Path) -> str:
 
 class CutWindowWhisper(WhisperModel):  # type: ignore[misc]  # faster-whisper has no types
     """faster-whisper with the encoder run on the clip plus `padding_s` seconds of its padding, not on
-    the whole 30 s window (None: the whole window). Other arguments: faster-whisper's `WhisperModel`."""
+    the whole 30 s window (None: the whole window). Other arguments: faster-whisper's `WhisperModel`.
+
+    A multilingual model asked for no language encodes the first window twice: once to identify the
+    language, once to decode it, on features that differ only in the last frame (faster-whisper's
+    detection keeps a frame of padding its decoding leaves out, and is given it without). The decoding
+    reuses the identification's encoding (a tenth of a second of Whisper base's time for a question).
+    Not thread-safe: one recognition at a time, as its worker runs them."""
 
     def __init__(self, model: str, *, padding_s: float | None = ENCODER_PADDING_S, **options: Any) -> None:
         super().__init__(model, **options)
         self.padding_frames = None if padding_s is None else round(padding_s * MEL_FRAMES_PER_S)
+        self._detected: tuple[np.ndarray, Any] | None = None  # the detection's spoken frames, its output
+        self._detecting = False
+
+    def detect_language(self, *args: Any, **kwargs: Any) -> Any:
+        self._detected = None
+        self._detecting = True
+        try:
+            return super().detect_language(*args, **kwargs)
+        finally:
+            self._detecting = False
 
     def encode(self, features: np.ndarray) -> ctranslate2.StorageView:
+        # faster-whisper pads a short segment's features with exact zeros up to 3000 frames; no frame of
+        # real audio is all zeros (normalised log-mel), so the last non-zero frame ends the clip.
+        spoken = np.flatnonzero(np.any(features != 0, axis=tuple(range(features.ndim - 1))))
+        end = int(spoken[-1]) + 1 if spoken.size else 0
+        if self._detecting and 0 < end < features.shape[-1]:
+            # the identification sees the frame of padding the decoding leaves out: drop it, so that both
+            # encode the same frames and the decoding can reuse this encoding
+            features = features.copy()
+            features[..., end - 1] = 0
+            end -= 1
+        detected, self._detected = self._detected, None
+        if (
+            detected is not None
+            and detected[0].shape[-1] == end
+            and np.array_equal(detected[0], features[..., :end])
+        ):
+            return detected[1]
         if self.padding_frames is not None:
-            # faster-whisper pads a short segment's features with exact zeros up to 3000 frames; no frame
-            # of real audio is all zeros (normalised log-mel), so the last non-zero frame ends the clip.
-            spoken = np.flatnonzero(np.any(features != 0, axis=tuple(range(features.ndim - 1))))
-            end = int(spoken[-1]) + 1 if spoken.size else 0
             keep = min(features.shape[-1], max(2, end + self.padding_frames))
-            features = features[..., : keep + keep % 2]  # the encoder's stride is 2
-        return super().encode(features)
+            output = super().encode(features[..., : keep + keep % 2])  # the encoder's stride is 2
+        else:
+            output = super().encode(features)
+        if self._detecting:
+            self._detected = (features[..., :end].copy(), output)
+        return output
 
 
 class WhisperRecognizer:

@@ -248,3 +248,12 @@ def test_encoder_runs_on_the_clip_not_the_whole_window(
             assert max(frames) <= round((seconds + padding) * 100) + 2
     assert [words(t) for t in texts[10.0]] == [words(t) for t in texts[None]]
     assert max(frames) < 1100  # 3 s of padding: shorter still (7.1 s is the longest clip)
+    recognizer = WhisperRecognizer(base_folder)
+    frames.clear()  # no language given: base identifies it, on an encoding the decoding then reuses
+    found = [
+        recognizer.recognize(decode(p.read_bytes(), "wav", AudioLimits())).complete() for p, _ in librivox
+    ]
+    recognizer.close()
+    assert len(frames) == len(librivox)
+    assert [t.language for t in found] == ["en"] * len(librivox)
+    assert [words(t.text) for t in found] == [words(t) for t in texts[10.0]]
