@@ -3,13 +3,19 @@
 so that load from elsewhere falls on both alike.
 
     .venv/bin/python -m benchmarks.spoken_choices [--runs 3] [--tokens 80] [--voice alloy] [--n 1 2 4]
+    .venv/bin/python -m benchmarks.spoken_choices --direct [--runs 5] [--n 1 2 4]
 
 The embedded SmolLM2 answers "Tell me a short story about a lighthouse keeper." greedily (so every choice
 is the same text, and both servers speak the same words), up to `--tokens` tokens, spoken by `--voice`
-(`alloy`: Piper joe; `coral`: flite slt). For each `n`: the whole wav answer (request -> response), the
-streamed pcm16 answer (request -> last audio byte), and the same request as text only (what generation
-alone takes, the part no voice setting can change). Medians of `--runs` after a warm-up; `uptime` before
+(`alloy`: Piper joe; `coral`: flite slt). For each `n`: the whole wav answer (request -> response),
+the streamed pcm16 answer (request -> first and last audio byte), and the same request as text only
+(what generation alone takes, the part no voice setting can change). Medians of `--runs` after a warm-up; `uptime` before
 and after. The lean httpx client never shares the servers' GIL.
+
+`--direct`: the voice alone, in this process: Piper joe speaking `n` copies of a 42-word, three-sentence
+paragraph (~14 s of speech each) one after another (`parallel=1`, as a server with `synthesis.parallel = 1`
+does) against `n` threads at once on a voice loaded with `parallel` = the cores (as `"auto"` does), the two
+taking turns run by run.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from typing import Any
 import httpx
 
 from benchmarks.server import server_process
+from omnivox.backends.cpu import default_threads
 
 STORY = [{"role": "user", "content": "Tell me a short story about a lighthouse keeper."}]
 SETTINGS = {"serial": 1, "parallel": "auto"}
@@ -51,26 +58,86 @@ def whole(client: httpx.Client, body: dict[str, Any]) -> float:
     return time.perf_counter() - start
 
 
-def last_audio(client: httpx.Client, body: dict[str, Any]) -> float:
-    """Request -> the last SSE line that carries audio data."""
+def streamed(client: httpx.Client, body: dict[str, Any]) -> tuple[float, float]:
+    """Request -> the first and the last SSE line that carry audio data."""
     start = time.perf_counter()
-    last = None
+    seen: list[float] = []
     with client.stream("POST", "/v1/chat/completions", json=body) as response:
         response.raise_for_status()
         for line in response.iter_lines():
             if '"data":"' in line:
-                last = time.perf_counter() - start
-    if last is None:
+                seen.append(time.perf_counter() - start)
+    if not seen:
         raise RuntimeError("the streamed answer held no audio")
-    return last
+    return seen[0], seen[-1]
 
 
-def measures(tokens: int, voice: str, n: int) -> dict[str, Callable[[httpx.Client], float]]:
-    return {
-        "whole wav": lambda c: whole(c, _body(n, tokens, voice, False)),
-        "streamed, last audio byte": lambda c: last_audio(c, _body(n, tokens, voice, True)),
-        "text only (generation)": lambda c: whole(c, _body(n, tokens, None, False)),
-    }
+Measure = Callable[[httpx.Client], dict[str, float]]
+
+
+def measures(tokens: int, voice: str, n: int) -> list[Measure]:
+    def spoken(c: httpx.Client) -> dict[str, float]:
+        return {"whole wav": whole(c, _body(n, tokens, voice, False))}
+
+    def stream(c: httpx.Client) -> dict[str, float]:
+        first, last = streamed(c, _body(n, tokens, voice, True))
+        return {"streamed, first audio": first, "streamed, last audio": last}
+
+    def text(c: httpx.Client) -> dict[str, float]:
+        return {"text only (generation)": whole(c, _body(n, tokens, None, False))}
+
+    return [spoken, stream, text]
+
+
+PARAGRAPH = (
+    "The keeper climbed the winding stairs every evening to light the great lamp. Ships far out at sea "
+    "watched for its beam, and the sailors were grateful. One stormy night, a small boat drifted toward "
+    "the rocks, and he rowed out alone to guide it home."
+)
+
+
+def direct(runs: int, ns: list[int]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from omnivox.backends.piper import PiperSynthesizer
+    from omnivox.serving.registry import EMBEDDED_VOICES
+
+    model = EMBEDDED_VOICES["en_US-joe-medium"]()
+    one, many = PiperSynthesizer(model), PiperSynthesizer(model, parallel=default_threads())
+
+    def say(voice: PiperSynthesizer) -> float:
+        return sum(a.duration for a in voice.synthesize(PARAGRAPH))
+
+    def serial(n: int) -> float:
+        start = time.perf_counter()
+        for _ in range(n):
+            say(one)
+        return time.perf_counter() - start
+
+    def parallel(n: int) -> float:
+        start = time.perf_counter()
+        with ThreadPoolExecutor(n) as pool:
+            list(pool.map(lambda _: say(many), range(n)))
+        return time.perf_counter() - start
+
+    say(one)  # warm-up
+    say(many)
+    print(f"speech per text: {say(one):.1f} s; cores: {default_threads()}")
+    print(f"{'n':>2} | {'serial':>8} | {'parallel':>8} | parallel / serial | each run")
+    for n in ns:
+        times: dict[str, list[float]] = {"serial": [], "parallel": []}
+        for _ in range(runs):
+            times["serial"].append(serial(n))
+            times["parallel"].append(parallel(n))
+        a, b = (statistics.median(times[k]) for k in ("serial", "parallel"))
+        each = "  ".join(f"{k}: " + " ".join(f"{t:.2f}" for t in v) for k, v in times.items())
+        print(f"{n:>2} | {a:>7.2f}s | {b:>7.2f}s | {b / a:>17.2f} | {each}")
+
+
+def _row(n: int, label: str, times: dict[str, list[float]]) -> None:
+    serial, parallel = (statistics.median(times[name]) for name in SETTINGS)
+    each = "  ".join(f"{name}: " + " ".join(f"{t:.2f}" for t in times[name]) for name in SETTINGS)
+    print(f"{n:>2} | {label:<26} | {serial:>7.2f}s | {parallel:>7.2f}s | {parallel / serial:>17.2f} | {each}")
 
 
 def _uptime() -> str:
@@ -85,8 +152,13 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=80)
     parser.add_argument("--voice", default="alloy")
     parser.add_argument("--n", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--direct", action="store_true", help="the voice alone, in this process")
     args = parser.parse_args()
     print(f"load before: {_uptime()}")
+    if args.direct:
+        direct(args.runs, args.n)
+        print(f"load after: {_uptime()}")
+        return
     with contextlib.ExitStack() as stack:
         clients = {}
         for name, parallel in SETTINGS.items():
@@ -96,19 +168,16 @@ def main() -> None:
             clients[name] = stack.enter_context(httpx.Client(base_url=url, timeout=600))
         print(f"{'n':>2} | {'measure':<26} | {'serial':>8} | {'parallel':>8} | parallel / serial | each run")
         for n in args.n:
-            for label, measure in measures(args.tokens, args.voice, n).items():
-                times: dict[str, list[float]] = {name: [] for name in clients}
+            for measure in measures(args.tokens, args.voice, n):
+                times: dict[str, dict[str, list[float]]] = {}
                 for client in clients.values():
                     measure(client)  # warm-up
                 for _ in range(args.runs):
                     for name, client in clients.items():  # taking turns
-                        times[name].append(measure(client))
-                serial, parallel = (statistics.median(times[name]) for name in SETTINGS)
-                each = "  ".join(f"{name}: " + " ".join(f"{t:.2f}" for t in times[name]) for name in SETTINGS)
-                print(
-                    f"{n:>2} | {label:<26} | {serial:>7.2f}s | {parallel:>7.2f}s | {parallel / serial:>17.2f}"
-                    f" | {each}"
-                )
+                        for label, seconds in measure(client).items():
+                            times.setdefault(label, {k: [] for k in SETTINGS})[name].append(seconds)
+                for label, each in times.items():
+                    _row(n, label, each)
     print(f"load after: {_uptime()}")
 
 
