@@ -9,8 +9,9 @@ The embedded SmolLM2 answers "Tell me a short story about a lighthouse keeper." 
 is the same text, and both servers speak the same words), up to `--tokens` tokens, spoken by `--voice`
 (`alloy`: Piper joe; `coral`: flite slt). For each `n`: the whole wav answer (request -> response),
 the streamed pcm16 answer (request -> first and last audio byte), and the same request as text only
-(what generation alone takes, the part no voice setting can change). Medians of `--runs` after a warm-up; `uptime` before
-and after. The lean httpx client never shares the servers' GIL.
+(what generation alone takes, the part no voice setting can change). Medians of `--runs` after a
+warm-up, each run printed; `uptime` before and after. The lean httpx client never shares the servers'
+GIL.
 
 `--direct`: the voice alone, in this process: Piper joe speaking `n` copies of a 42-word, three-sentence
 paragraph (~14 s of speech each) one after another (`parallel=1`, as a server with `synthesis.parallel = 1`
