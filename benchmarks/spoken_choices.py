@@ -3,6 +3,7 @@
 so that load from elsewhere falls on both alike.
 
     .venv/bin/python -m benchmarks.spoken_choices [--runs 3] [--tokens 80] [--voice alloy] [--n 1 2 4]
+                                                  [--threads N]
     .venv/bin/python -m benchmarks.spoken_choices --direct [--runs 5] [--n 1 2 4]
 
 The embedded SmolLM2 answers "Tell me a short story about a lighthouse keeper." greedily (so every choice
@@ -11,7 +12,8 @@ is the same text, and both servers speak the same words), up to `--tokens` token
 the streamed pcm16 answer (request -> first and last audio byte), and the same request as text only
 (what generation alone takes, the part no voice setting can change). Medians of `--runs` after a
 warm-up, each run printed; `uptime` before and after. The lean httpx client never shares the servers'
-GIL.
+GIL. `--threads 1` keeps llama.cpp from spinning against other processes on a loaded machine (there, a
+5-token answer on 2 threads was measured at 25-37 s instead of 0.3 s).
 
 `--direct`: the voice alone, in this process: Piper joe speaking `n` copies of a 42-word, three-sentence
 paragraph (~14 s of speech each) one after another (`parallel=1`, as a server with `synthesis.parallel = 1`
@@ -154,6 +156,7 @@ def main() -> None:
     parser.add_argument("--voice", default="alloy")
     parser.add_argument("--n", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--direct", action="store_true", help="the voice alone, in this process")
+    parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: all cores)")
     args = parser.parse_args()
     print(f"load before: {_uptime()}")
     if args.direct:
@@ -162,10 +165,11 @@ def main() -> None:
         return
     with contextlib.ExitStack() as stack:
         clients = {}
+        model: dict[str, Any] = {"context_window": 1024}
+        if args.threads is not None:
+            model["threads"] = args.threads
         for name, parallel in SETTINGS.items():
-            url = stack.enter_context(
-                server_process(models=[{"context_window": 1024}], synthesis={"parallel": parallel})
-            )
+            url = stack.enter_context(server_process(models=[model], synthesis={"parallel": parallel}))
             clients[name] = stack.enter_context(httpx.Client(base_url=url, timeout=600))
         print(f"{'n':>2} | {'measure':<26} | {'serial':>8} | {'parallel':>8} | parallel / serial | each run")
         for n in args.n:
