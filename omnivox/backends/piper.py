@@ -4,8 +4,9 @@ A voice may speak several texts at once (`parallel`): espeak-ng keeps its state 
 phonemisation is serialised under one lock for every Piper voice; onnxruntime's `InferenceSession.run` is
 thread-safe, so the network runs concurrently. A run alone uses every core (onnxruntime's default, as
 with one job at a time); a run that starts while another is running uses a narrow session of
-cores / `parallel` threads, so concurrent runs do not fight over the cores (two runs of 2 threads each on
-2 cores were slower than two of 1 thread: docs/benchmarks.md, "Voices of n choices").
+cores / `parallel` threads, so concurrent runs do not fight over the cores: on 2 loaded cores, two runs at
+once on the 2-thread session took 1.3-1.4x as long as on 1-thread sessions (docs/benchmarks.md, "The
+voices of n choices").
 """
 
 from __future__ import annotations
