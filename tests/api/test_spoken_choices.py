@@ -176,3 +176,32 @@ def test_streamed_choices_interleave() -> None:
         ]
     assert sorted(set(audio_from)) == [0, 1]
     assert audio_from.index(1) < len(audio_from) - 1 - audio_from[::-1].index(0), audio_from
+
+
+def test_leaving_a_streamed_answer_frees_the_voice() -> None:
+    """The client leaves while two choices are being spoken at once: the answer's place in the voice's
+    queue (its only one) is given back, so the next spoken request is served, not refused with a 503."""
+    voice = RecordingVoice(seconds=0.2)
+    with serve_fake(voices={"fake": voice}, voice_parallel=2, voice_pending=1) as (url, _):
+        client = _client(url)
+        stream = client.chat.completions.create(
+            model="gpt-audio",
+            messages=USER,  # type: ignore[arg-type]
+            n=2,
+            temperature=0,
+            stream=True,
+            modalities=["text", "audio"],
+            audio={"voice": "alloy", "format": "pcm16"},
+        )
+        for chunk in stream:
+            if any((c.delta.model_dump().get("audio") or {}).get("data") for c in chunk.choices):
+                break
+        stream.close()
+        deadline = time.monotonic() + 10
+        while True:  # the server notices the closed connection at its next write
+            try:
+                _ask(url, n=2, stream=False)
+                break
+            except openai.APIStatusError as exc:
+                assert exc.status_code == 503 and time.monotonic() < deadline
+                time.sleep(0.1)
