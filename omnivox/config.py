@@ -298,6 +298,10 @@ class SpeechModelSettings(BaseModel):
     )
 
 
+#: How many texts a voice speaks at once: a number, or "auto" (one per core the process may use).
+Jobs = Annotated[int, Field(ge=1)] | Literal["auto"]
+
+
 class VoiceSettings(BaseModel):
     """One voice that can speak answers."""
 
@@ -306,6 +310,9 @@ class VoiceSettings(BaseModel):
     source: str = Field(
         description="piper: `embedded:en_US-joe-medium` or the path of a Piper `.onnx` voice (its "
         "`.onnx.json` beside it); flite: the flite voice name (kal, awb, rms, slt)."
+    )
+    parallel: Jobs | None = Field(
+        None, description="Texts this voice speaks at once; None: `synthesis.parallel`."
     )
 
 
@@ -339,6 +346,11 @@ class SynthesisSettings(BaseModel):
     """Speaking: voices, OpenAI's voice names, stored audio answers."""
 
     voices: list[VoiceSettings] = Field(default_factory=_default_voices, description="Voices to load.")
+    parallel: Jobs = Field(
+        "auto",
+        description="Texts one voice speaks at once (the choices of an answer with `n` > 1, concurrent "
+        'requests): "auto", one per core the process may use; 1: one after another.',
+    )
     voice_map: dict[str, str] = Field(
         default_factory=lambda: dict(DEFAULT_VOICE_MAP),
         description="OpenAI voice name -> configured voice id; names left out speak with the first voice.",

@@ -59,6 +59,7 @@ def serve_fake(
     max_pending: int = 8,
     upstream: bool | None = None,
     voice_pending: int | None = None,
+    voice_parallel: int = 1,
     default_max_tokens: int | None = None,
     **settings: Any,
 ) -> Iterator[tuple[str, FakeLanguageModel]]:
@@ -66,6 +67,7 @@ def serve_fake(
     first under the OpenAI aliases) and voices (mapped from OpenAI's names as configured by default);
     spoken answers are stored in a temporary SQLite file. Yields (base_url, fake).
 
+    `voice_parallel`: texts each voice speaks at once (its worker's threads; `synthesis.parallel`).
     `upstream` (default: the `through_upstream` fixture's choice): the fake is served by a second omnivox,
     and this one reaches it as an OpenAI-compatible upstream, so its text stage is the upstream backend."""
     fake = model or FakeLanguageModel()
@@ -81,6 +83,7 @@ def serve_fake(
                 voices=voices,
                 max_pending=max_pending,
                 voice_pending=voice_pending,
+                voice_parallel=voice_parallel,
                 **settings,
             ) as url:
                 yield url, fake
@@ -91,6 +94,7 @@ def serve_fake(
         voices=voices,
         max_pending=max_pending,
         voice_pending=voice_pending,
+        voice_parallel=voice_parallel,
         default_max_tokens=default_max_tokens,
         **settings,
     ) as url:
@@ -106,6 +110,7 @@ def serve_chat(
     max_pending: int = 8,
     model_id: str = FAKE_ID,
     voice_pending: int | None = None,
+    voice_parallel: int = 1,
     default_max_tokens: int | None = None,
     **settings: Any,
 ) -> Iterator[str]:
@@ -113,7 +118,7 @@ def serve_chat(
     `chat` from its worker; speech recognisers and voices as in `serve_fake`. Yields the base URL."""
     voices = voices or {}
     served_voices = [
-        ServedVoice(name, v, ModelWorker(f"voice-{name}", voice_pending or max_pending))
+        ServedVoice(name, v, ModelWorker(f"voice-{name}", voice_pending or max_pending, voice_parallel))
         for name, v in voices.items()
     ]
     recognizers = [
@@ -140,6 +145,7 @@ def serve_chat(
                 "store": str(Path(folder) / "audio.sqlite3"),
                 "voice_map": voice_map,
                 "voices": [{"id": name, "source": name} for name in voices],
+                "parallel": voice_parallel,
             },
         )
         app = create_app(Settings(models=[LanguageModelSettings(id=model_id)], **settings), catalog=catalog)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator, Callable, Sequence
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar, cast
 
 from omnivox.chat.plan import ChatPlan
 from omnivox.chat.respond import ResponseBuilder
@@ -24,6 +26,8 @@ from omnivox.runtimes.events import (
 from omnivox.runtimes.worker import Ticket
 from omnivox.serving.catalog import ServedVoice
 from omnivox.synthesis.service import audio_tokens
+
+T = TypeVar("T")
 
 
 async def text_chunks(
@@ -142,11 +146,12 @@ async def spoken_chunks(
     reserved: Ticket | None,
     charge: Callable[[float], None] | None = None,
 ) -> AsyncIterator[ChatCompletionChunk]:
-    """A spoken answer of `plan.n` choices, one choice after another (each chunk carries its index):
-    each choice is spoken as it is generated (`_spoken_choice`), or, when it calls tools, its calls
-    stream as in a text answer. The events of later choices wait in their queues meanwhile. Then the
-    usage (if asked), with the audio tokens of all the choices. `reserved`: the place in our voice's
-    queue, held until the end."""
+    """A spoken answer of `plan.n` choices, spoken at once (each chunk carries its index, the choices'
+    chunks interleave as they are ready): each choice is spoken as it is generated (`_spoken_choice`),
+    its pieces on the voice's worker, which speaks as many texts at once as the voice may
+    (`synthesis.parallel`); or, when it calls tools, its calls stream as in a text answer. Then the usage
+    (if asked), with the audio tokens of all the choices. `reserved`: the place in our voice's queue,
+    held until the end."""
     voice = plan.speech.voice if plan.speech is not None else None  # None: a model that speaks
     queues: list[asyncio.Queue[Event | BaseException | None]] = [asyncio.Queue() for _ in range(plan.n)]
     usage: list[UsageReport] = []
@@ -166,19 +171,23 @@ async def spoken_chunks(
         for queue in queues:
             queue.put_nowait(None)
 
+    async def choice(index: int) -> AsyncGenerator[ChatCompletionChunk, None]:
+        mine: EventStream = _Choice(queues[index], events)
+        calls = False
+        if plan.tools is not None:
+            calls, mine = await _calls_first(mine)
+        chunks = (
+            text_chunks(plan, mine, builder)
+            if calls
+            else _spoken_choice(index, voice, mine, builder, speaker, answers, charge)
+        )
+        async for chunk in chunks:
+            yield chunk
+
     pumping = asyncio.create_task(pump())
     try:
-        for index, queue in enumerate(queues):
-            choice: EventStream = _Choice(queue, events)
-            calls = False
-            if plan.tools is not None:
-                calls, choice = await _calls_first(choice)
-            if calls:
-                chunks = text_chunks(plan, choice, builder)
-            else:
-                chunks = _spoken_choice(index, voice, choice, builder, speaker, answers, charge)
-            async for chunk in chunks:
-                yield chunk
+        async for chunk in _merged([choice(i) for i in range(plan.n)]):
+            yield chunk
         await pumping  # raises what the generation raised
         if usage and builder.include_usage:
             yield builder.usage_chunk(usage[-1], sum(audio_tokens(a.seconds) for a in answers))
@@ -187,6 +196,44 @@ async def spoken_chunks(
         events.cancel()
         if reserved is not None:
             reserved.release()
+
+
+async def _merged(streams: list[AsyncGenerator[T, None]]) -> AsyncIterator[T]:
+    """The items of all `streams` as each is ready: each runs in a task of its own, a step ahead of the
+    reader at most. The first failure ends it; leaving early closes every stream. One stream is read
+    as it is, with no task in between (a single choice pays nothing for this)."""
+    if len(streams) == 1:
+        async with contextlib.aclosing(streams[0]) as only:
+            async for one in only:
+                yield one
+        return
+    ready: asyncio.Queue[tuple[T | None, BaseException | None, bool]] = asyncio.Queue(len(streams))
+
+    async def drain(stream: AsyncGenerator[T, None]) -> None:
+        async with contextlib.aclosing(stream):
+            try:
+                async for item in stream:
+                    await ready.put((item, None, False))
+            except Exception as exc:
+                await ready.put((None, exc, True))
+                return
+        await ready.put((None, None, True))
+
+    tasks = [asyncio.create_task(drain(s)) for s in streams]
+    try:
+        running = len(tasks)
+        while running:
+            item, failure, ended = await ready.get()
+            if failure is not None:
+                raise failure
+            if ended:
+                running -= 1
+            else:
+                yield cast(T, item)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _spoken_choice(

@@ -67,8 +67,8 @@ class Ingress:
         def voice(entry: VoiceSettings) -> RemoteSynthesizer:
             return RemoteSynthesizer(voices[entry.backend], entry.id, voice_info[entry.backend][entry.id])
 
-        def worker(name: str, max_pending: int) -> ModelWorker:
-            return ModelWorker(name, max_pending, threads=max_pending)
+        def worker(name: str, max_pending: int, _threads: int) -> ModelWorker:
+            return ModelWorker(name, max_pending, threads=max_pending)  # blocking calls to a deployment
 
         self._catalog = ModelCatalog.load(settings, Loaders(chat_model, recognizer, voice, worker))
         self._app = create_app(settings, self._catalog)

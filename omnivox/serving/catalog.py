@@ -26,7 +26,7 @@ from omnivox.runtimes.chat_model import ChatModel
 from omnivox.runtimes.speech import SpeechRecognizer
 from omnivox.runtimes.synthesis import SpeechSynthesizer
 from omnivox.runtimes.worker import ModelWorker
-from omnivox.serving.registry import load_chat_model, load_speech_model, load_voice
+from omnivox.serving.registry import load_chat_model, load_speech_model, load_voice, synthesis_jobs
 
 log = logging.getLogger("omnivox.catalog")
 
@@ -59,7 +59,8 @@ class Loaders:
     chat: Callable[[ModelSettings, ModelWorker], ChatModel] = load_chat_model
     speech: Callable[[SpeechModelSettings, Path], SpeechRecognizer] = load_speech_model
     voice: Callable[[VoiceSettings], SpeechSynthesizer] = load_voice
-    worker: Callable[[str, int], ModelWorker] = ModelWorker  # admission (+ the thread) of a recogniser, voice
+    #: admission (+ the threads) of a recogniser, a voice: (name, max_pending, threads)
+    worker: Callable[[str, int, int], ModelWorker] = ModelWorker
 
 
 @dataclass(frozen=True)
@@ -158,18 +159,11 @@ class ModelCatalog:
                         speech_entry.id,
                         functools.partial(loaders.speech, speech_entry, settings.cache_dir),
                     ),
-                    worker=loaders.worker(speech_entry.id, settings.max_queued_requests),
+                    worker=loaders.worker(speech_entry.id, settings.max_queued_requests, 1),
                     aliases=aliases,
                 )
             )
-        voices = [
-            ServedVoice(
-                v.id,
-                _timed_load("voice", v.id, functools.partial(loaders.voice, v)),
-                loaders.worker(f"voice-{v.id}", settings.max_queued_requests),
-            )
-            for v in settings.synthesis.voices
-        ]
+        voices = [_served_voice(v, settings, loaders, _timed_load) for v in settings.synthesis.voices]
         return cls(served, speech, voices, settings.synthesis.voice_map)
 
     @property
@@ -248,6 +242,16 @@ class ModelCatalog:
 
 
 M = TypeVar("M")
+
+
+def _served_voice(entry: VoiceSettings, settings: Settings, loaders: Loaders, load: _Loading) -> ServedVoice:
+    """A voice whose worker runs as many texts at once as the voice may speak (`parallel`, resolved)."""
+    jobs = synthesis_jobs(entry.parallel if entry.parallel is not None else settings.synthesis.parallel)
+    resolved = entry.model_copy(update={"parallel": jobs})
+    runtime = load("voice", entry.id, functools.partial(loaders.voice, resolved))
+    return ServedVoice(
+        entry.id, runtime, loaders.worker(f"voice-{entry.id}", settings.max_queued_requests, jobs)
+    )
 
 
 def chat_worker(entry: ModelSettings, max_pending: int) -> ModelWorker:

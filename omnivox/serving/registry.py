@@ -11,7 +11,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
+from omnivox.backends.cpu import default_threads
 from omnivox.config import (
+    Jobs,
     LanguageModelSettings,
     OmniModelSettings,
     SpeechModelSettings,
@@ -237,13 +239,21 @@ def _joe() -> Path:
 EMBEDDED_VOICES: Mapping[str, Callable[[], Path]] = {"en_US-joe-medium": _joe}
 
 
+def synthesis_jobs(parallel: Jobs | None) -> int:
+    """A voice's `parallel` setting as a number of texts spoken at once (None: one at a time)."""
+    if parallel is None:
+        return 1
+    return default_threads() if parallel == "auto" else parallel
+
+
 def _load_piper(settings: VoiceSettings) -> SpeechSynthesizer:
     from omnivox.backends.piper import PiperSynthesizer  # imported here: loads onnxruntime
 
+    parallel = synthesis_jobs(settings.parallel)
     if settings.source.startswith(EMBEDDED_PREFIX):
         name = settings.source.removeprefix(EMBEDDED_PREFIX)
-        return PiperSynthesizer(_pick(EMBEDDED_VOICES, name, "embedded voice")())
-    return PiperSynthesizer(Path(settings.source).expanduser())
+        return PiperSynthesizer(_pick(EMBEDDED_VOICES, name, "embedded voice")(), parallel=parallel)
+    return PiperSynthesizer(Path(settings.source).expanduser(), parallel=parallel)
 
 
 def _load_flite(settings: VoiceSettings) -> SpeechSynthesizer:

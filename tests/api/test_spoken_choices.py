@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import base64
 import math
+import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import openai
 import pytest
 
+from omnivox.audio.pcm import Audio
 from tests.conftest import serve_fake
 from tests.fuzz.fakes import FakeVoice
 from tests.support.openapi import validate
@@ -92,3 +96,112 @@ def test_streamed_choices_are_each_spoken_with_their_index() -> None:
         assert usage is not None and usage.completion_tokens_details is not None
         assert usage.completion_tokens_details.audio_tokens == 2 * math.ceil(len(SAID) * 0.01 * 10)
         assert _reused(client, spoken[1]["id"]) == "You said: ok"
+
+
+class RecordingVoice(FakeVoice):
+    """The fake voice, taking `seconds` per text and recording when each text was spoken."""
+
+    def __init__(self, seconds: float = 0.3) -> None:
+        self._seconds = seconds
+        self._lock = threading.Lock()
+        self.spans: list[tuple[float, float]] = []
+
+    def synthesize(self, text: str, *, speed: float = 1.0) -> Iterator[Audio]:
+        started = time.monotonic()
+        time.sleep(self._seconds)
+        audio = list(super().synthesize(text, speed=speed))
+        with self._lock:
+            self.spans.append((started, time.monotonic()))
+        yield from audio
+
+
+def _most_at_once(spans: list[tuple[float, float]]) -> int:
+    """The most texts the voice was speaking at one moment."""
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    running = most = 0
+    for _, step in edges:
+        running += step
+        most = max(most, running)
+    return most
+
+
+def _ask(url: str, *, n: int, stream: bool) -> None:
+    client = _client(url)
+    audio: Any = {"voice": "alloy", "format": "pcm16" if stream else "wav"}
+    answer = client.chat.completions.create(
+        model="gpt-audio",
+        messages=USER,
+        n=n,
+        temperature=0,
+        stream=stream,
+        modalities=["text", "audio"],
+        audio=audio,
+    )  # type: ignore[call-overload]
+    if stream:
+        for _ in answer:
+            pass
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_the_choices_are_spoken_at_once(stream: bool) -> None:
+    """With `synthesis.parallel` = 2 the voice speaks the two choices at the same time; with 1, strictly
+    one after the other (the same requests: so the overlap is the setting's doing)."""
+    for parallel, most in [(2, 2), (1, 1)]:
+        voice = RecordingVoice()
+        with serve_fake(voices={"fake": voice}, voice_parallel=parallel) as (url, _):
+            _ask(url, n=2, stream=stream)
+        assert len(voice.spans) >= 2
+        assert _most_at_once(voice.spans) == most, (parallel, voice.spans)
+
+
+def test_streamed_choices_interleave() -> None:
+    """Streamed, each choice's audio leaves as it is spoken: the second choice's first audio comes
+    before the first choice's last (they are not sent one choice after the other)."""
+    voice = RecordingVoice(seconds=0.1)
+    with serve_fake(voices={"fake": voice}, voice_parallel=2) as (url, _):
+        stream = _client(url).chat.completions.create(
+            model="gpt-audio",
+            messages=USER,  # type: ignore[arg-type]
+            n=2,
+            temperature=0,
+            stream=True,
+            modalities=["text", "audio"],
+            audio={"voice": "alloy", "format": "pcm16"},
+        )
+        audio_from = [
+            c.index
+            for chunk in stream
+            for c in chunk.choices
+            if (c.delta.model_dump().get("audio") or {}).get("data")
+        ]
+    assert sorted(set(audio_from)) == [0, 1]
+    assert audio_from.index(1) < len(audio_from) - 1 - audio_from[::-1].index(0), audio_from
+
+
+def test_leaving_a_streamed_answer_frees_the_voice() -> None:
+    """The client leaves while two choices are being spoken at once: the answer's place in the voice's
+    queue (its only one) is given back, so the next spoken request is served, not refused with a 503."""
+    voice = RecordingVoice(seconds=0.2)
+    with serve_fake(voices={"fake": voice}, voice_parallel=2, voice_pending=1) as (url, _):
+        client = _client(url)
+        stream = client.chat.completions.create(
+            model="gpt-audio",
+            messages=USER,  # type: ignore[arg-type]
+            n=2,
+            temperature=0,
+            stream=True,
+            modalities=["text", "audio"],
+            audio={"voice": "alloy", "format": "pcm16"},
+        )
+        for chunk in stream:
+            if any((c.delta.model_dump().get("audio") or {}).get("data") for c in chunk.choices):
+                break
+        stream.close()
+        deadline = time.monotonic() + 10
+        while True:  # the server notices the closed connection at its next write
+            try:
+                _ask(url, n=2, stream=False)
+                break
+            except openai.APIStatusError as exc:
+                assert exc.status_code == 503 and time.monotonic() < deadline
+                time.sleep(0.1)
