@@ -154,20 +154,25 @@ def test_the_choices_are_spoken_at_once(stream: bool) -> None:
         assert _most_at_once(voice.spans) == most, (parallel, voice.spans)
 
 
+def _two_spoken_choices(client: openai.OpenAI) -> Any:
+    """A streamed answer with two spoken choices (pcm16)."""
+    return client.chat.completions.create(
+        model="gpt-audio",
+        messages=USER,  # type: ignore[arg-type]
+        n=2,
+        temperature=0,
+        stream=True,
+        modalities=["text", "audio"],
+        audio={"voice": "alloy", "format": "pcm16"},
+    )
+
+
 def test_streamed_choices_interleave() -> None:
     """Streamed, each choice's audio leaves as it is spoken: the second choice's first audio comes
     before the first choice's last (they are not sent one choice after the other)."""
     voice = RecordingVoice(seconds=0.1)
     with serve_fake(voices={"fake": voice}, voice_parallel=2) as (url, _):
-        stream = _client(url).chat.completions.create(
-            model="gpt-audio",
-            messages=USER,  # type: ignore[arg-type]
-            n=2,
-            temperature=0,
-            stream=True,
-            modalities=["text", "audio"],
-            audio={"voice": "alloy", "format": "pcm16"},
-        )
+        stream = _two_spoken_choices(_client(url))
         audio_from = [
             c.index
             for chunk in stream
@@ -184,15 +189,7 @@ def test_leaving_a_streamed_answer_frees_the_voice() -> None:
     voice = RecordingVoice(seconds=0.2)
     with serve_fake(voices={"fake": voice}, voice_parallel=2, voice_pending=1) as (url, _):
         client = _client(url)
-        stream = client.chat.completions.create(
-            model="gpt-audio",
-            messages=USER,  # type: ignore[arg-type]
-            n=2,
-            temperature=0,
-            stream=True,
-            modalities=["text", "audio"],
-            audio={"voice": "alloy", "format": "pcm16"},
-        )
+        stream = _two_spoken_choices(client)
         for chunk in stream:
             if any((c.delta.model_dump().get("audio") or {}).get("data") for c in chunk.choices):
                 break
