@@ -161,9 +161,32 @@ def test_requests_keep_their_own_samplers_stops_and_cancellation(
     assert not any(isinstance(e, Finished | UsageReport) for e in left)  # stopped without finishing
 
 
+def _as_cold(batched: list[Event], cold: list[Event]) -> None:
+    """The batched answer is the cold one, token for token with logprobs within `NEAR_TIE`, or the two
+    part at a near-tie: where the cold run's two best tokens were within `NEAR_TIE` of each other and
+    the batched run took the other one. A prefix reused from the prompt cache had its KV computed in
+    other chunks (and beside other sequences) than a cold evaluation, so the logits differ a little (up
+    to 0.16 nats seen), and such a tie can flip (CI runs: "In the year 2015" against "2017", "there
+    lived" against "there was"); a wrong reuse (another conversation's state) moves far more."""
+    ours = [t for e in batched if isinstance(e, TextDelta) for t in e.logprobs or ()]
+    theirs = [t for e in cold if isinstance(e, TextDelta) for t in e.logprobs or ()]
+    for mine, reference in zip(ours, theirs, strict=False):
+        if mine.token != reference.token:
+            best, second = reference.top[0], reference.top[1]
+            assert mine.token == second.token and best.logprob - second.logprob < NEAR_TIE, (mine, reference)
+            return
+        assert abs(mine.logprob - reference.logprob) < NEAR_TIE, (mine, reference)
+    assert len(ours) == len(theirs)
+
+
+#: Nats of logprob by which a batched run with a reused prefix may differ from the cold run, and between
+#: the cold run's best two tokens under which it may pick the second.
+NEAR_TIE = 0.25
+
+
 def test_prompt_cache_reuse_in_a_batch_answers_as_cold(batched: BatchScheduler, cold: LanguageModel) -> None:
     """Conversations sharing a long system prompt, in a batch and again: the prefix is reused (from a
-    sequence of the batch or a saved state) and every answer is the cold one."""
+    sequence of the batch or a saved state) and every answer is the cold one (`_as_cold`)."""
     system = f"{uuid.uuid4()} You keep a lighthouse on a rocky island. " * 12
     greedy = SamplingParams(temperature=0)
 
@@ -171,14 +194,14 @@ def test_prompt_cache_reuse_in_a_batch_answers_as_cold(batched: BatchScheduler, 
         prompt = PromptBuilder(cold).tokens(
             [{"role": "system", "content": system}, {"role": "user", "content": question}]
         )
-        return GenerationJob(prompt, greedy, 16, ())
+        return GenerationJob(prompt, greedy, 16, (), top_logprobs=2)
 
     first = [job(q) for q in QUESTIONS[:3]]
     second = [job(q + " Answer briefly.") for q in QUESTIONS[:3]]
     for jobs in (first, second):
         results = _together(batched, jobs)
         for j, events in zip(jobs, results, strict=True):
-            assert _text(events) == _text(_run(cold, j))
+            _as_cold(events, _run(cold, j))
     reused = [_on_batch(batched, job(QUESTIONS[4]))[-1]]
     assert isinstance(reused[0], UsageReport) and reused[0].cached_tokens >= 128
 
