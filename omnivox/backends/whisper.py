@@ -2,11 +2,11 @@
 trimming silence before decoding.
 
 Whisper's encoder was trained on 30-second windows; faster-whisper pads every clip to one. A spoken question
-is 1-3 s, so most of that encoder work is padding: 0.5 s of the 0.55 s Whisper base spends on a 2 s clip
+is 1-3 s, so most of that encoder work is padding: 0.5 s of the 0.7-0.9 s Whisper base spent on a 2 s clip
 on two cores. CTranslate2 runs the encoder on any number of frames, so omnivox cuts the window to the clip
-plus `padding_s` seconds of the (zero) padding. The decoder then attends over ~13 s instead of 30 s: with
-less padding than ~8 s Whisper falls into repetition loops (tiny.en first), with 10 s it hears as well as
-with the whole window (docs/benchmarks.md, "Hearing", has the sweep).
+plus `padding_s` seconds of the (zero) padding, and the decoder attends over ~12 s instead of 30 s. With
+5 s of padding or less tiny.en falls into repetition loops (base holds down to 3 s); with 10 s base hears
+as well as on the whole window and tiny.en a little worse (docs/benchmarks.md, "The encoder window").
 """
 
 from __future__ import annotations
