@@ -23,6 +23,13 @@ SURFACES = ("usage/completions", "usage/audio_speeches", "usage/audio_transcript
 ASK = {"model": "gpt-4o-audio-preview", "messages": [{"role": "user", "content": "hi"}], "temperature": 0}
 
 
+def _minute_before() -> int:
+    """A start_time that holds the next request's usage however long it takes: usage is kept per minute
+    and counts from the minute's start, so a start taken after the request (now - 60) misses it once the
+    request ends more than a second before the next minute and the query comes after it."""
+    return int(time.time()) // 60 * 60
+
+
 def _get(url: str, surface: str, key: str | None, **params: Any) -> httpx.Response:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     return httpx.get(f"{url}/v1/organization/{surface}", params=params, headers=headers, timeout=30)
@@ -116,8 +123,8 @@ def test_buckets_and_pages_cover_the_range() -> None:
 def test_filters_and_groups_without_projects_users_or_batches() -> None:
     with serve_fake(api_keys=[KEY], admin_api_keys=[ADMIN]) as (url, _):
         headers = {"Authorization": f"Bearer {KEY}"}
+        start = _minute_before()
         assert httpx.post(f"{url}/v1/chat/completions", json=ASK, headers=headers).status_code == 200
-        start = int(time.time()) - 60
         grouped = results(
             page(url, "usage/completions", start_time=start, group_by=["batch", "service_tier", "project_id"])
         )
@@ -138,11 +145,12 @@ def test_filters_and_groups_without_projects_users_or_batches() -> None:
 def test_the_openai_sdk_reads_usage_and_costs() -> None:
     with serve_fake(api_keys=[KEY], admin_api_keys=[ADMIN]) as (url, _):
         client = openai.OpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=0)
+        start = _minute_before()
         answer = client.chat.completions.create(
             model="gpt-4o-audio-preview", messages=[{"role": "user", "content": "hi"}], temperature=0
         )
         assert answer.usage is not None
-        query = {"start_time": int(time.time()) - 60, "group_by": ["api_key_id", "model"]}
+        query = {"start_time": start, "group_by": ["api_key_id", "model"]}
         if hasattr(client, "admin"):  # the SDK's own admin resources (openai >= 2)
             admin = openai.OpenAI(base_url=f"{url}/v1", api_key=KEY, admin_api_key=ADMIN, max_retries=0)
             usage = admin.admin.organization.usage.completions(**query).model_dump()
