@@ -162,6 +162,7 @@ def test_streamed_audio_out(ray_url: str) -> None:
         audio={"voice": "alloy", "format": "pcm16"},
         messages=[{"role": "user", "content": "Tell me something."}],
         stream=True,
+        temperature=0,
     )
     pcm = b""
     for chunk in stream:
@@ -182,7 +183,12 @@ def _note(folder: Path, name: str, timeout: float = 30.0) -> int:
 
 def _stream_forever(url: str) -> tuple[httpx.Client, httpx.Response]:
     client = httpx.Client(timeout=60)
-    body = {"model": FAKE_ID, "messages": [{"role": "user", "content": "talk forever"}], "stream": True}
+    body = {
+        "model": FAKE_ID,
+        "messages": [{"role": "user", "content": "talk forever"}],
+        "stream": True,
+        "temperature": 0,  # sampled, the fake's endless "z" ends now and then on another token
+    }
     response = client.send(client.build_request("POST", f"{url}/v1/chat/completions", json=body), stream=True)
     assert response.status_code == 200
     return client, response
