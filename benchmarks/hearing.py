@@ -182,6 +182,7 @@ def speech_part(
 #: Decoding variants tried on the question clips (`--decoding`), faster-whisper run in this process; the
 #: first is what omnivox does (omnivox/backends/whisper.py). `padding_s`: the encoder runs on the clip plus
 #: that much of its padding (`[[speech_models]] encoder_padding_s`); absent: the whole 30 s window.
+#: `language`: what faster-whisper is told (None: a multilingual model identifies it first); absent: "en".
 VARIANTS: dict[str, dict[str, Any]] = {
     "omnivox (beam 5, VAD, word timestamps, 10 s padding)": {
         "beam_size": 5,
@@ -194,6 +195,56 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "5 s padding": {"beam_size": 5, "vad_filter": True, "word_timestamps": True, "padding_s": 5.0},
     "3 s padding": {"beam_size": 5, "vad_filter": True, "word_timestamps": True, "padding_s": 3.0},
     "greedy, 10 s padding": {"beam_size": 1, "vad_filter": True, "word_timestamps": True, "padding_s": 10.0},
+    # what a realtime turn needs is the words, not their times (omnivox/realtime/hearing.py)
+    "no word timestamps, 10 s padding": {
+        "beam_size": 5,
+        "vad_filter": True,
+        "word_timestamps": False,
+        "padding_s": 10.0,
+    },
+    "no word timestamps, 5 s padding": {
+        "beam_size": 5,
+        "vad_filter": True,
+        "word_timestamps": False,
+        "padding_s": 5.0,
+    },
+    "no word timestamps, 3 s padding": {
+        "beam_size": 5,
+        "vad_filter": True,
+        "word_timestamps": False,
+        "padding_s": 3.0,
+    },
+    "no word timestamps, 10 s padding, language identified": {  # what a turn without `language` costs
+        "beam_size": 5,
+        "vad_filter": True,
+        "word_timestamps": False,
+        "padding_s": 10.0,
+        "language": None,
+    },
+    "beam 3, no word timestamps, 10 s padding": {
+        "beam_size": 3,
+        "vad_filter": True,
+        "word_timestamps": False,
+        "padding_s": 10.0,
+    },
+    "beam 2, no word timestamps, 10 s padding": {
+        "beam_size": 2,
+        "vad_filter": True,
+        "word_timestamps": False,
+        "padding_s": 10.0,
+    },
+    "beam 3, no word timestamps, 5 s padding": {
+        "beam_size": 3,
+        "vad_filter": True,
+        "word_timestamps": False,
+        "padding_s": 5.0,
+    },
+    "greedy, no word timestamps, 10 s padding": {
+        "beam_size": 1,
+        "vad_filter": True,
+        "word_timestamps": False,
+        "padding_s": 10.0,
+    },
     "no VAD": {"beam_size": 5, "vad_filter": False, "word_timestamps": True},
     "greedy (beam 1)": {"beam_size": 1, "vad_filter": True, "word_timestamps": True},
     "no word timestamps": {"beam_size": 5, "vad_filter": True, "word_timestamps": False},
@@ -238,11 +289,12 @@ def decoding_part(questions: list[Question], models: list[str], variants: list[s
             pairs, seconds = [], []
             options = dict(options)
             padding = options.pop("padding_s", None)
+            language = options.pop("language", "en")
             model.padding_frames = None if padding is None else round(padding * MEL_FRAMES_PER_S)
             for q, clip in zip(questions, clips, strict=True):
                 start = time.perf_counter()
                 segments, _ = model.transcribe(
-                    clip.samples, language="en", temperature=FALLBACK_TEMPERATURES, **options
+                    clip.samples, language=language, temperature=FALLBACK_TEMPERATURES, **options
                 )
                 text = "".join(s.text for s in segments).strip()
                 seconds.append(time.perf_counter() - start)

@@ -25,8 +25,8 @@ class AudioFormat(_Wire):
 
 class Transcription(_Wire):
     model: str | None = None  # any name: the configured recogniser hears it
-    language: str | None = None
-    prompt: str | None = None
+    language: str | None = None  # the turns' language (checked by the session against Whisper's)
+    prompt: str | None = None  # Whisper's initial prompt for each turn
     delay: Any = None  # accepted, not used
     keywords: Any = None
     languages: Any = None

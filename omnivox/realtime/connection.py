@@ -26,7 +26,7 @@ from omnivox.errors import InvalidRequest, OmnivoxError
 from omnivox.protocol.realtime import Item, ResponseParams, SemanticVad, ServerVad
 from omnivox.realtime.conversation import Conversation, Entry
 from omnivox.realtime.hearing import EarlyHearing, Heard, Recognition, finished
-from omnivox.realtime.inputs import RATE, InputBuffer, decode_audio
+from omnivox.realtime.inputs import RATE, InputBuffer, Samples, decode_audio
 from omnivox.realtime.outbox import Outbox
 from omnivox.realtime.planning import Planner
 from omnivox.realtime.responder import Responder
@@ -78,7 +78,7 @@ class Connection:
         self._make_detector = detector
         self._detector: TurnDetector | None = None
         self._speech_item: str | None = None  # the id the user item of the speech under way will have
-        self._early = EarlyHearing(recognition.hear, self._heard_early)
+        self._early = EarlyHearing(self._hear_turn, self._heard_early)
         self._early_always = early_recognition  # False: only semantic_vad recognises at pauses
         self._speculative = speculative  # answer at pauses, the events held until the turn ends
         self._speculation: Speculation | None = None
@@ -332,6 +332,16 @@ class Connection:
         if self._detector is not None:
             self._detector.reset(self._buffer.end_ms)
 
+    async def _hear_turn(self, samples: Samples) -> Heard:
+        """A user turn's words, with the language and prompt the session gives for its transcription
+        (when the turn is heard: a later `session.update` counts from then on)."""
+        transcription = self.session.config.audio.input.transcription
+        if transcription is None:
+            return await self._recognition.hear(samples)
+        return await self._recognition.hear(
+            samples, language=transcription.language, prompt=transcription.prompt
+        )
+
     def _heard_early(self, cut: int, words: str) -> None:
         done = finished(words)
         if self._detector is not None:
@@ -394,7 +404,7 @@ class Connection:
         wanted = self.session.config.audio.input.transcription is not None
         item_id = entry.item["id"]
         try:
-            text, seconds = await _heard(early, self._recognition, samples)
+            text, seconds = await _heard(early, self._hear_turn, samples)
         except Exception as exc:  # recognition failed: the item stays, heard as nothing
             entry.heard.set_result("")
             if wanted:
@@ -560,8 +570,8 @@ class Connection:
 
 async def _heard(
     early: asyncio.Future[Heard] | None,
-    recognition: Recognition,
-    samples: np.ndarray[Any, np.dtype[np.float32]],
+    hear: Callable[[Samples], Awaitable[Heard]],
+    samples: Samples,
 ) -> Heard:
     """The early recognition when it succeeded (usage counts the whole committed audio), else a new one."""
     if early is not None and not early.cancelled():
@@ -573,7 +583,7 @@ async def _heard(
             return text, samples.size / RATE
     if samples.size == 0:
         return "", 0.0
-    return await recognition.hear(samples)
+    return await hear(samples)
 
 
 def _user_audio_item(item_id: str) -> dict[str, Any]:

@@ -34,15 +34,22 @@ class Recognition:
         self._recognizer = recognizer
         self._telemetry = telemetry
 
-    async def hear(self, samples: Samples) -> Heard:
-        """(the words, seconds of audio); ServerOverloaded when the recogniser's queue is full."""
+    async def hear(
+        self, samples: Samples, *, language: str | None = None, prompt: str | None = None
+    ) -> Heard:
+        """(the words, seconds of audio); ServerOverloaded when the recogniser's queue is full. A turn
+        needs its words only: no word timestamps (Whisper's alignment pass), and no identification of the
+        language when the session names it."""
         recognizer = self._recognizer
         if recognizer is None:
             raise ModelFailure("This server has no speech model configured.")
         audio = Audio(samples, RATE)
         ticket = recognizer.worker.admit()
         transcript = await recognizer.worker.run(
-            lambda: recognizer.runtime.recognize(audio).complete(), ticket
+            lambda: recognizer.runtime.recognize(
+                audio, language=language, prompt=prompt, word_timestamps=False
+            ).complete(),
+            ticket,
         )
         self._telemetry.heard(audio.duration)
         return words(transcript), audio.duration

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from omnivox.protocol import audio as wire
+from omnivox.runtimes.languages import language_name
 from omnivox.runtimes.speech import Segment, Task, Transcript
-from omnivox.transcription.languages import language_name
 
 
 def _clock(seconds: float, separator: str) -> str:

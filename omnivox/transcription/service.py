@@ -17,10 +17,10 @@ from omnivox.config import AudioSettings
 from omnivox.context import record_usage
 from omnivox.errors import InvalidRequest, UnsupportedParameter
 from omnivox.protocol.audio import TextDelta, TextDone, TranscriptionForm
+from omnivox.runtimes.languages import LANGUAGES
 from omnivox.runtimes.speech import Recognition, Segment, Task, Transcript
 from omnivox.serving.catalog import ModelCatalog, ServedSpeechModel
 from omnivox.telemetry import Telemetry
-from omnivox.transcription.languages import LANGUAGES
 from omnivox.usage.counts import Usage, milliseconds
 
 #: Formats OpenAI lists for uploads; anything else is refused by extension before decoding.

@@ -4,17 +4,21 @@ real: flite voices speak the input, Whisper tiny.en hears it, and the answer's a
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 import websockets.sync.client
 
 from omnivox.audio.g711 import decode_g711, encode_g711
-from omnivox.runtimes.speech import SpeechRecognizer
+from omnivox.audio.pcm import Audio
+from omnivox.runtimes.speech import Recognition, SpeechRecognizer
 from omnivox.runtimes.synthesis import SpeechSynthesizer
 from tests.conftest import serve_fake
+from tests.fuzz.fakes import FakeRecognizer
 from tests.support.fakes import FakeLanguageModel
 from tests.support.realtime import Checked, client, pcm_audio, spoken
 
@@ -214,3 +218,52 @@ def test_g711_in_and_out_as_telephones_send_it(
         transcript = rt.of("response.output_audio_transcript.done")[0]["transcript"]
         assert "paris" in transcript.lower()
         assert "paris" in tiny_whisper.recognize(answer).complete().text.lower()
+
+
+class _NotingRecognizer(FakeRecognizer):
+    """The fuzzer's fake recogniser, noting the options of each recognition."""
+
+    def __init__(self) -> None:
+        self.options: list[dict[str, Any]] = []
+
+    def recognize(self, audio: Audio, **options: Any) -> Recognition:
+        self.options.append(options)
+        return super().recognize(audio, **options)
+
+
+def test_a_turn_is_heard_in_the_sessions_language_with_its_prompt_and_no_word_times() -> None:
+    """`transcription.language` and `.prompt` reach the recogniser for each turn (a multilingual one then
+    skips identifying the language); a turn needs its words only, so no word timestamps are asked for.
+    A language Whisper does not know is refused at `session.update`, naming it."""
+    noting = _NotingRecognizer()
+    with (
+        serve_fake(speech=[noting], upstream=False) as (base, _),
+        websockets.sync.client.connect(_ws_url(base)) as ws,
+    ):
+
+        def until(kind: str) -> dict[str, Any]:
+            while (event := json.loads(ws.recv()))["type"] != kind:
+                assert event["type"] != "error", event
+            return dict(event)
+
+        until("session.created")
+        transcription = {"model": "whisper-1", "language": "xx"}
+        update = {
+            "type": "realtime",
+            "audio": {"input": {"turn_detection": None, "transcription": transcription}},
+        }
+        ws.send(json.dumps({"type": "session.update", "session": update}))
+        refused = json.loads(ws.recv())
+        assert refused["type"] == "error" and refused["error"]["code"] == "invalid_value"
+        assert refused["error"]["param"] == "session.audio.input.transcription.language"
+        transcription |= {"language": "fr", "prompt": "Paris, Lyon."}
+        ws.send(json.dumps({"type": "session.update", "session": update}))
+        until("session.updated")
+        two_seconds = np.zeros(2 * 24_000, "<i2").tobytes()
+        ws.send(
+            json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(two_seconds).decode()})
+        )
+        ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+        heard = until("conversation.item.input_audio_transcription.completed")
+    assert heard["transcript"] == "Hello wörld"
+    assert noting.options == [{"language": "fr", "prompt": "Paris, Lyon.", "word_timestamps": False}]
