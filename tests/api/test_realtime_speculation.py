@@ -58,12 +58,17 @@ def served(
         yield base, recorder
 
 
-def _session(rt: Checked) -> None:
+#: Both kinds of turn detection speculate at pauses. semantic_vad at low eagerness ends a finished turn
+#: after 800 ms of silence and an unfinished one ("... the city of") after 8 s at most.
+DETECTIONS = {
+    "server_vad": {"type": "server_vad", "silence_duration_ms": SILENCE_MS},
+    "semantic_vad": {"type": "semantic_vad", "eagerness": "low"},
+}
+
+
+def _session(rt: Checked, detection: str = "server_vad") -> None:
     rt.until("session.created")
-    audio = {
-        "transcription": {"model": "gpt-4o-transcribe"},
-        "turn_detection": {"type": "server_vad", "silence_duration_ms": SILENCE_MS},
-    }
+    audio = {"transcription": {"model": "gpt-4o-transcribe"}, "turn_detection": DETECTIONS[detection]}
     rt.send({"type": "session.update", "session": {"type": "realtime", "audio": {"input": audio}}})
     rt.until("session.updated")
 
@@ -76,14 +81,18 @@ def _response_ids(events: list[dict[str, Any]]) -> set[str]:
     return {e.get("response_id") or e["response"]["id"] for e in events if e["type"].startswith("response.")}
 
 
+@pytest.mark.parametrize("detection", sorted(DETECTIONS))
 def test_an_answer_started_at_the_pause_is_released_in_the_documented_order(
-    served: tuple[str, Recorder], voices: dict[str, SpeechSynthesizer], tiny_whisper: SpeechRecognizer
+    served: tuple[str, Recorder],
+    voices: dict[str, SpeechSynthesizer],
+    detection: str,
+    tiny_whisper: SpeechRecognizer,
 ) -> None:
     url, recorder = served
     question = spoken(voices["rms"], "What is the weather like in Paris today?", tail=0.0)
     with client(url).realtime.connect(model="gpt-realtime") as connection:
         rt = Checked(connection)
-        _session(rt)
+        _session(rt, detection)
         since = len(recorder.answered)
         rt.append(question + _silence(0.3), realtime=True)  # a pause, far from the end of the turn
         recorder.wait_for("paris", since)  # the answer is being written while the turn is still open
@@ -164,6 +173,31 @@ def test_speech_after_the_pause_drops_the_speculative_answer_unseen(
     assert "weather" in heard[0]["transcript"].lower() and "paris" in heard[0]["transcript"].lower()
     spoken_text = done["output"][0]["content"][0]["transcript"].lower()
     assert "weather" in spoken_text and "paris" in spoken_text  # the echo of the whole utterance
+
+
+def test_semantic_vad_drops_the_answer_to_unfinished_words_and_waits(
+    served: tuple[str, Recorder], voices: dict[str, SpeechSynthesizer]
+) -> None:
+    """semantic_vad: the words heard at a pause ("... in the city of") do not end the turn, so the answer
+    speculated for them is dropped before the model is asked, and a silence longer than the short window
+    does not end the turn either; the whole utterance gets the one answer."""
+    url, recorder = served
+    first = spoken(voices["rms"], "What is the weather like in the city of", tail=0.0)
+    second = spoken(voices["rms"], "Paris today?", lead=0.0, tail=1.5)
+    with client(url).realtime.connect(model="gpt-realtime") as connection:
+        rt = Checked(connection)
+        _session(rt, "semantic_vad")
+        since = len(recorder.answered)
+        rt.append(first + _silence(1.2), realtime=True)  # longer than low eagerness's 800 ms window
+        rt.append(second, realtime=True)
+        done = rt.until("response.done")["response"]
+
+    answered = recorder.answered[since:]
+    assert len(answered) == 1 and "weather" in answered[0].lower() and "paris" in answered[0].lower()
+    assert done["status"] == "completed" and _response_ids(rt.events) == {done["id"]}
+    assert len(rt.of("input_audio_buffer.speech_stopped")) == 1
+    heard = rt.of("conversation.item.input_audio_transcription.completed")
+    assert len(heard) == 1 and "paris" in heard[0]["transcript"].lower()
 
 
 def test_no_speculation_without_create_response(
