@@ -239,6 +239,12 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "word_timestamps": False,
         "padding_s": 5.0,
     },
+    "greedy, no word timestamps, 5 s padding": {
+        "beam_size": 1,
+        "vad_filter": True,
+        "word_timestamps": False,
+        "padding_s": 5.0,
+    },
     "greedy, no word timestamps, 10 s padding": {
         "beam_size": 1,
         "vad_filter": True,
