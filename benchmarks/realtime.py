@@ -2,7 +2,7 @@
 answer, over WebSocket, with server VAD, on the default models (SmolLM2, Whisper base, the alloy voice).
 
     .venv/bin/python -m benchmarks.realtime [--runs 10] [--silence-ms 200 | --semantic medium] [--compare]
-        [--url URL] [--first-piece-words 3]
+        [--url URL | --speech-model JSON] [--first-piece-words 3]
 
 Each run opens a session, streams a spoken question (flite rms, 0.5 s of silence before, 1.5 s after;
 8.5 s with `--semantic`, which may wait up to 8 s of silence)
@@ -154,7 +154,10 @@ def measured(
     realtime = {"speculative": speculative}
     synthesis = {"first_piece_words": args.first_piece_words}
     models = [{"context_window": 2048}]
-    with server_process(args.startup_seconds, models=models, realtime=realtime, synthesis=synthesis) as url:
+    settings: dict[str, Any] = {"models": models, "realtime": realtime, "synthesis": synthesis}
+    if args.speech_model:  # the server starts without the caller's OMNIVOX_* variables: said here instead
+        settings["speech_models"] = [json.loads(args.speech_model)]
+    with server_process(args.startup_seconds, **settings) as url:
         before = os.getloadavg()[0]
         return turns(url, clips, args.runs, detection(args)), (before, os.getloadavg()[0])
 
@@ -169,6 +172,12 @@ def main() -> None:
         "--semantic", choices=("low", "medium", "high"), help="semantic_vad with this eagerness instead"
     )
     parser.add_argument("--url", help="a running omnivox serve to measure (default: start one)")
+    parser.add_argument(
+        "--speech-model",
+        help="the started server's recogniser, one [[speech_models]] entry as JSON, e.g. "
+        '\'{"id": "whisper-base", "source": "embedded:whisper-base", "beam_size": 1}\' (default: the '
+        "server's default; OMNIVOX_* variables do not reach the started server)",
+    )
     parser.add_argument("--compare", action="store_true", help="also without speculative answers")
     parser.add_argument(
         "--first-piece-words", type=int, default=3, help="[synthesis] first_piece_words (0: sentences)"
