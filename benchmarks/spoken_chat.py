@@ -42,6 +42,7 @@ import soxr
 from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.server import server_process
+from omnivox.telemetry import SPOKEN_STAGES as STAGES
 
 QUESTION = "What is the capital of France?"
 SYSTEM = "Answer in one short sentence."  # as benchmarks/hearing.py asks
@@ -264,20 +265,6 @@ def question_case(
         ratio = statistics.median(firsts) / statistics.median(d_firsts)
         whole_ratio = statistics.median(wholes) / statistics.median(d_wholes)
         print(f"server / direct: first audio {ratio:.2f}, whole answer {whole_ratio:.2f}")
-
-
-STAGES = (
-    "plan",
-    "decode",
-    "recognise",
-    "prompt",
-    "prompt_evaluation",
-    "first_token",
-    "first_piece",
-    "first_synthesis",
-    "encoding",
-    "respond",
-)
 
 
 def story_case(client: httpx.Client, voice: str, tokens: int, runs: int) -> None:

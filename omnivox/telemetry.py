@@ -21,6 +21,20 @@ from omnivox.serving.catalog import ModelCatalog
 _LATENCY = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 #: Buckets (seconds) for the stages of a spoken answer: from a millisecond (pcm16 of a piece) up.
 _STAGE = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+#: The stages of a spoken chat answer up to its first audio, in order (`omnivox.context.mark`); a whole
+#: (non-streamed) answer has `generation` and `synthesis` in place of `first_piece` and `first_synthesis`.
+SPOKEN_STAGES = (
+    "plan",
+    "decode",
+    "recognise",
+    "prompt",
+    "prompt_evaluation",
+    "first_token",
+    "first_piece",
+    "first_synthesis",
+    "encoding",
+    "respond",
+)
 
 log = logging.getLogger("omnivox.telemetry")
 
@@ -86,9 +100,9 @@ class Telemetry:
         )
         self.spoken_stages = Histogram(
             "omnivox_spoken_stage_seconds",
-            "Spoken chat answers: each stage up to the first audio (plan, decode, recognise, prompt, "
-            "prompt_evaluation, first_token, first_piece or generation, first_synthesis, synthesis, "
-            "encoding, respond), from the end of the stage before it; together the time to first audio.",
+            f"Spoken chat answers: each stage up to the first audio ({', '.join(SPOKEN_STAGES)}; a whole "
+            "answer: generation and synthesis for first_piece and first_synthesis), from the end of the "
+            "stage before it; together the time to first audio.",
             ["stage"],
             buckets=_STAGE,
             registry=self.registry,
