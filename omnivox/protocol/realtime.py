@@ -24,7 +24,7 @@ class AudioFormat(_Wire):
 
 
 class Transcription(_Wire):
-    model: str | None = None  # any name: the configured recogniser hears it
+    model: str | None = None  # a configured speech model's id hears the turns; any other: the default
     language: str | None = None  # the turns' language (checked by the session against Whisper's)
     prompt: str | None = None  # Whisper's initial prompt for each turn
     delay: Any = None  # accepted, not used

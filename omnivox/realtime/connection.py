@@ -333,13 +333,16 @@ class Connection:
             self._detector.reset(self._buffer.end_ms)
 
     async def _hear_turn(self, samples: Samples) -> Heard:
-        """A user turn's words, with the language and prompt the session gives for its transcription
-        (when the turn is heard: a later `session.update` counts from then on)."""
+        """A user turn's words, with the recogniser, language and prompt the session gives for its
+        transcription (when the turn is heard: a later `session.update` counts from then on)."""
         transcription = self.session.config.audio.input.transcription
         if transcription is None:
             return await self._recognition.hear(samples)
         return await self._recognition.hear(
-            samples, language=transcription.language, prompt=transcription.prompt
+            samples,
+            model=transcription.model,
+            language=transcription.language,
+            prompt=transcription.prompt,
         )
 
     def _heard_early(self, cut: int, words: str) -> None:

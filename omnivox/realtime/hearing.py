@@ -18,7 +18,7 @@ from omnivox.audio.pcm import Audio
 from omnivox.errors import ModelFailure
 from omnivox.realtime.inputs import RATE, Samples
 from omnivox.runtimes.speech import Transcript
-from omnivox.serving.catalog import ServedSpeechModel
+from omnivox.serving.catalog import ModelCatalog, ServedSpeechModel
 from omnivox.telemetry import Telemetry
 
 Heard = tuple[str, float]  # (the words, seconds of audio)
@@ -30,17 +30,32 @@ def words(transcript: Transcript) -> str:
 
 
 class Recognition:
-    def __init__(self, recognizer: ServedSpeechModel | None, telemetry: Telemetry) -> None:
-        self._recognizer = recognizer
+    """Hears user turns with the recogniser a session names (`transcription.model`: a configured speech
+    model's id or alias), else with the one chat audio is heard with (OpenAI's names map to it)."""
+
+    def __init__(self, catalog: ModelCatalog, telemetry: Telemetry) -> None:
+        self._catalog = catalog
         self._telemetry = telemetry
 
+    def recognizer(self, model: str | None) -> ServedSpeechModel | None:
+        if model is not None:
+            named = dict(self._catalog.speech_names()).get(model)
+            if named is not None:
+                return named
+        return self._catalog.hearing
+
     async def hear(
-        self, samples: Samples, *, language: str | None = None, prompt: str | None = None
+        self,
+        samples: Samples,
+        *,
+        model: str | None = None,
+        language: str | None = None,
+        prompt: str | None = None,
     ) -> Heard:
         """(the words, seconds of audio); ServerOverloaded when the recogniser's queue is full. A turn
         needs its words only: no word timestamps (Whisper's alignment pass), and no identification of the
         language when the session names it."""
-        recognizer = self._recognizer
+        recognizer = self.recognizer(model)
         if recognizer is None:
             raise ModelFailure("This server has no speech model configured.")
         audio = Audio(samples, RATE)

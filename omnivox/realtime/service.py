@@ -41,7 +41,7 @@ class RealtimeService:
         self._first_words = first_piece_words or None
         self._settings = settings
         self._telemetry = telemetry
-        self._recognition = Recognition(catalog.hearing, telemetry)
+        self._recognition = Recognition(catalog, telemetry)
         self._vad: SileroModel | None = None
         self._open = 0
 

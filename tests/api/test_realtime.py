@@ -17,7 +17,7 @@ from omnivox.audio.g711 import decode_g711, encode_g711
 from omnivox.audio.pcm import Audio
 from omnivox.runtimes.speech import Recognition, SpeechRecognizer
 from omnivox.runtimes.synthesis import SpeechSynthesizer
-from tests.conftest import serve_fake
+from tests.conftest import SPEECH_ID, serve_fake
 from tests.fuzz.fakes import FakeRecognizer
 from tests.support.fakes import FakeLanguageModel
 from tests.support.realtime import Checked, client, pcm_audio, spoken
@@ -231,13 +231,14 @@ class _NotingRecognizer(FakeRecognizer):
         return super().recognize(audio, **options)
 
 
-def test_a_turn_is_heard_in_the_sessions_language_with_its_prompt_and_no_word_times() -> None:
-    """`transcription.language` and `.prompt` reach the recogniser for each turn (a multilingual one then
-    skips identifying the language); a turn needs its words only, so no word timestamps are asked for.
-    A language Whisper does not know is refused at `session.update`, naming it."""
-    noting = _NotingRecognizer()
+def test_a_turn_is_heard_by_the_sessions_recogniser_in_its_language_with_its_prompt() -> None:
+    """`transcription.model` names the recogniser of each turn (a configured speech model's id; OpenAI's
+    names are the default one's), `.language` and `.prompt` reach it (a multilingual one then skips
+    identifying the language); a turn needs its words only, so no word timestamps are asked for. A
+    language Whisper does not know is refused at `session.update`, naming it."""
+    default, second = _NotingRecognizer(), _NotingRecognizer()
     with (
-        serve_fake(speech=[noting], upstream=False) as (base, _),
+        serve_fake(speech=[default, second], upstream=False) as (base, _),
         websockets.sync.client.connect(_ws_url(base)) as ws,
     ):
 
@@ -246,24 +247,26 @@ def test_a_turn_is_heard_in_the_sessions_language_with_its_prompt_and_no_word_ti
                 assert event["type"] != "error", event
             return dict(event)
 
+        def turn(transcription: dict[str, Any]) -> str:
+            update = {
+                "type": "realtime",
+                "audio": {"input": {"turn_detection": None, "transcription": transcription}},
+            }
+            ws.send(json.dumps({"type": "session.update", "session": update}))
+            until("session.updated")
+            two_seconds = base64.b64encode(np.zeros(2 * 24_000, "<i2").tobytes()).decode()
+            ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": two_seconds}))
+            ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+            return str(until("conversation.item.input_audio_transcription.completed")["transcript"])
+
         until("session.created")
-        transcription = {"model": "whisper-1", "language": "xx"}
-        update = {
-            "type": "realtime",
-            "audio": {"input": {"turn_detection": None, "transcription": transcription}},
-        }
-        ws.send(json.dumps({"type": "session.update", "session": update}))
+        bad = {"type": "realtime", "audio": {"input": {"transcription": {"language": "xx"}}}}
+        ws.send(json.dumps({"type": "session.update", "session": bad}))
         refused = json.loads(ws.recv())
         assert refused["type"] == "error" and refused["error"]["code"] == "invalid_value"
         assert refused["error"]["param"] == "session.audio.input.transcription.language"
-        transcription |= {"language": "fr", "prompt": "Paris, Lyon."}
-        ws.send(json.dumps({"type": "session.update", "session": update}))
-        until("session.updated")
-        two_seconds = np.zeros(2 * 24_000, "<i2").tobytes()
-        ws.send(
-            json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(two_seconds).decode()})
-        )
-        ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
-        heard = until("conversation.item.input_audio_transcription.completed")
-    assert heard["transcript"] == "Hello wörld"
-    assert noting.options == [{"language": "fr", "prompt": "Paris, Lyon.", "word_timestamps": False}]
+        first = turn({"model": "whisper-1", "language": "fr", "prompt": "Paris, Lyon."})
+        later = turn({"model": f"{SPEECH_ID}-1"})
+    assert first == later == "Hello wörld"
+    assert default.options == [{"language": "fr", "prompt": "Paris, Lyon.", "word_timestamps": False}]
+    assert second.options == [{"language": None, "prompt": None, "word_timestamps": False}]
