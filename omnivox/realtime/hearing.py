@@ -11,11 +11,12 @@ only the latest pause waits its turn, so a fast talker never queues work on the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import Awaitable, Callable
 
 from omnivox.audio.pcm import Audio
-from omnivox.errors import ModelFailure
+from omnivox.errors import ModelFailure, ModelNotFound
 from omnivox.realtime.inputs import RATE, Samples
 from omnivox.runtimes.speech import Transcript
 from omnivox.serving.catalog import ModelCatalog, ServedSpeechModel
@@ -39,9 +40,8 @@ class Recognition:
 
     def recognizer(self, model: str | None) -> ServedSpeechModel | None:
         if model is not None:
-            named = dict(self._catalog.speech_names()).get(model)
-            if named is not None:
-                return named
+            with contextlib.suppress(ModelNotFound):  # an unknown name: the default (OpenAI's: its aliases)
+                return self._catalog.resolve_speech(model)
         return self._catalog.hearing
 
     async def hear(
