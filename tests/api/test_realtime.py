@@ -14,11 +14,10 @@ import pytest
 import websockets.sync.client
 
 from omnivox.audio.g711 import decode_g711, encode_g711
-from omnivox.audio.pcm import Audio
-from omnivox.runtimes.speech import Recognition, SpeechRecognizer
+from omnivox.runtimes.speech import SpeechRecognizer
 from omnivox.runtimes.synthesis import SpeechSynthesizer
 from tests.conftest import SPEECH_ID, serve_fake
-from tests.fuzz.fakes import FakeRecognizer
+from tests.fuzz.fakes import NotingRecognizer
 from tests.support.fakes import FakeLanguageModel
 from tests.support.realtime import Checked, client, pcm_audio, spoken
 
@@ -220,23 +219,12 @@ def test_g711_in_and_out_as_telephones_send_it(
         assert "paris" in tiny_whisper.recognize(answer).complete().text.lower()
 
 
-class _NotingRecognizer(FakeRecognizer):
-    """The fuzzer's fake recogniser, noting the options of each recognition."""
-
-    def __init__(self) -> None:
-        self.options: list[dict[str, Any]] = []
-
-    def recognize(self, audio: Audio, **options: Any) -> Recognition:
-        self.options.append(options)
-        return super().recognize(audio, **options)
-
-
 def test_a_turn_is_heard_by_the_sessions_recogniser_in_its_language_with_its_prompt() -> None:
     """`transcription.model` names the recogniser of each turn (a configured speech model's id; OpenAI's
     names are the default one's), `.language` and `.prompt` reach it (a multilingual one then skips
     identifying the language); a turn needs its words only, so no word timestamps are asked for. A
     language Whisper does not know is refused at `session.update`, naming it."""
-    default, second = _NotingRecognizer(), _NotingRecognizer()
+    default, second = NotingRecognizer(), NotingRecognizer()
     with (
         serve_fake(speech=[default, second], upstream=False) as (base, _),
         websockets.sync.client.connect(_ws_url(base)) as ws,

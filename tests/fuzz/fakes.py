@@ -4,6 +4,7 @@ fuzzer reaches the code behind /v1/audio/* (formats, streams, encoders) at the s
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -63,6 +64,20 @@ class FakeRecognizer:
 
     def close(self) -> None:
         pass
+
+
+class NotingRecognizer(FakeRecognizer):
+    """`FakeRecognizer`, noting what each recognition was given: the audio's duration (`heard`) and the
+    options (`options`)."""
+
+    def __init__(self) -> None:
+        self.heard: list[float] = []
+        self.options: list[dict[str, Any]] = []
+
+    def recognize(self, audio: Audio, **options: Any) -> Recognition:
+        self.heard.append(audio.duration)
+        self.options.append(options)
+        return super().recognize(audio, **options)
 
 
 class FakeVoice:

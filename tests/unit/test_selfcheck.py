@@ -4,32 +4,21 @@ and one that cannot is named in the failure."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from omnivox.audio.pcm import Audio
 from omnivox.backends.logits.model import LogitsChatModel
-from omnivox.runtimes.speech import Recognition
 from omnivox.runtimes.worker import ModelWorker
 from omnivox.serving.catalog import ModelCatalog, ServedModel, ServedSpeechModel, ServedVoice
 from omnivox.serving.selfcheck import SelfCheckFailed, check_catalog
-from tests.fuzz.fakes import FakeRecognizer, FakeVoice
+from tests.fuzz.fakes import FakeRecognizer, FakeVoice, NotingRecognizer
 from tests.support.fakes import FakeLanguageModel
 
 
 class SilentVoice(FakeVoice):
     def synthesize(self, text: str, *, speed: float = 1.0) -> Iterator[Audio]:
         return iter(())
-
-
-class CountingRecognizer(FakeRecognizer):
-    def __init__(self) -> None:
-        self.heard: list[float] = []
-
-    def recognize(self, audio: Audio, **options: Any) -> Recognition:
-        self.heard.append(audio.duration)
-        return super().recognize(audio, **options)
 
 
 def _catalog(voice: FakeVoice, recognizer: FakeRecognizer | None = None) -> ModelCatalog:
@@ -41,7 +30,7 @@ def _catalog(voice: FakeVoice, recognizer: FakeRecognizer | None = None) -> Mode
 
 
 def test_every_model_runs_once_and_is_timed() -> None:
-    recognizer = CountingRecognizer()
+    recognizer = NotingRecognizer()
     catalog = _catalog(FakeVoice(), recognizer)
     try:
         checked = check_catalog(catalog)
