@@ -179,6 +179,18 @@ def speech_part(
         print(f"  {voice:8s} WER {corpus_wer(pairs):.1%}")
 
 
+def _words_only(beam_size: int, padding_s: float, **more: Any) -> dict[str, Any]:
+    """A variant as a realtime turn is recognised: VAD, no word timestamps, the encoder on the clip plus
+    `padding_s`."""
+    return {
+        "beam_size": beam_size,
+        "vad_filter": True,
+        "word_timestamps": False,
+        "padding_s": padding_s,
+        **more,
+    }
+
+
 #: Decoding variants tried on the question clips (`--decoding`), faster-whisper run in this process; the
 #: first is what omnivox does (omnivox/backends/whisper.py). `padding_s`: the encoder runs on the clip plus
 #: that much of its padding (`[[speech_models]] encoder_padding_s`); absent: the whole 30 s window.
@@ -196,61 +208,16 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "3 s padding": {"beam_size": 5, "vad_filter": True, "word_timestamps": True, "padding_s": 3.0},
     "greedy, 10 s padding": {"beam_size": 1, "vad_filter": True, "word_timestamps": True, "padding_s": 10.0},
     # what a realtime turn needs is the words, not their times (omnivox/realtime/hearing.py)
-    "no word timestamps, 10 s padding": {
-        "beam_size": 5,
-        "vad_filter": True,
-        "word_timestamps": False,
-        "padding_s": 10.0,
-    },
-    "no word timestamps, 5 s padding": {
-        "beam_size": 5,
-        "vad_filter": True,
-        "word_timestamps": False,
-        "padding_s": 5.0,
-    },
-    "no word timestamps, 3 s padding": {
-        "beam_size": 5,
-        "vad_filter": True,
-        "word_timestamps": False,
-        "padding_s": 3.0,
-    },
-    "no word timestamps, 10 s padding, language identified": {  # what a turn without `language` costs
-        "beam_size": 5,
-        "vad_filter": True,
-        "word_timestamps": False,
-        "padding_s": 10.0,
-        "language": None,
-    },
-    "beam 3, no word timestamps, 10 s padding": {
-        "beam_size": 3,
-        "vad_filter": True,
-        "word_timestamps": False,
-        "padding_s": 10.0,
-    },
-    "beam 2, no word timestamps, 10 s padding": {
-        "beam_size": 2,
-        "vad_filter": True,
-        "word_timestamps": False,
-        "padding_s": 10.0,
-    },
-    "beam 3, no word timestamps, 5 s padding": {
-        "beam_size": 3,
-        "vad_filter": True,
-        "word_timestamps": False,
-        "padding_s": 5.0,
-    },
-    "greedy, no word timestamps, 5 s padding": {
-        "beam_size": 1,
-        "vad_filter": True,
-        "word_timestamps": False,
-        "padding_s": 5.0,
-    },
-    "greedy, no word timestamps, 10 s padding": {
-        "beam_size": 1,
-        "vad_filter": True,
-        "word_timestamps": False,
-        "padding_s": 10.0,
-    },
+    "no word timestamps, 10 s padding": _words_only(5, 10.0),
+    "no word timestamps, 5 s padding": _words_only(5, 5.0),
+    "no word timestamps, 3 s padding": _words_only(5, 3.0),
+    # what a turn without `language` costs
+    "no word timestamps, 10 s padding, language identified": _words_only(5, 10.0, language=None),
+    "beam 3, no word timestamps, 10 s padding": _words_only(3, 10.0),
+    "beam 2, no word timestamps, 10 s padding": _words_only(2, 10.0),
+    "beam 3, no word timestamps, 5 s padding": _words_only(3, 5.0),
+    "greedy, no word timestamps, 5 s padding": _words_only(1, 5.0),
+    "greedy, no word timestamps, 10 s padding": _words_only(1, 10.0),
     "no VAD": {"beam_size": 5, "vad_filter": False, "word_timestamps": True},
     "greedy (beam 1)": {"beam_size": 1, "vad_filter": True, "word_timestamps": True},
     "no word timestamps": {"beam_size": 5, "vad_filter": True, "word_timestamps": False},
