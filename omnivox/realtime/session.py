@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from omnivox.errors import InvalidRequest
 from omnivox.protocol.realtime import SessionConfig
 from omnivox.realtime.wire import new_id
-from omnivox.runtimes.languages import LANGUAGES
+from omnivox.runtimes.languages import check_language
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -97,13 +97,8 @@ class Session:
         merged = _merge(self.config.model_dump(), changes)
         config = parsed(SessionConfig, merged, "session")
         transcription = config.audio.input.transcription
-        if transcription is not None and transcription.language not in (None, *LANGUAGES):
-            raise InvalidRequest(
-                f"Invalid value for 'session.audio.input.transcription.language': "
-                f"{transcription.language!r} is not an ISO-639-1 code Whisper knows.",
-                param="session.audio.input.transcription.language",
-                code="invalid_value",
-            )
+        if transcription is not None:
+            check_language(transcription.language, param="session.audio.input.transcription.language")
         if self.voiced and config.audio.output.voice != self.config.audio.output.voice:
             raise InvalidRequest(
                 "Cannot update a conversation's voice if assistant audio is present.",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from omnivox.errors import InvalidRequest
+
 _TABLE = """
 en:english zh:chinese de:german es:spanish ru:russian ko:korean fr:french ja:japanese pt:portuguese
 tr:turkish pl:polish ca:catalan nl:dutch ar:arabic sv:swedish it:italian id:indonesian hi:hindi
@@ -22,3 +24,9 @@ LANGUAGES: dict[str, str] = dict(pair.split(":") for pair in _TABLE.split())
 
 def language_name(code: str) -> str:
     return LANGUAGES.get(code, code).replace("_", " ")
+
+
+def check_language(code: str | None, *, param: str) -> None:
+    """A 400 naming `param` unless `code` is None or a language Whisper knows."""
+    if code is not None and code not in LANGUAGES:
+        raise InvalidRequest(f"Unknown language {code!r}: use an ISO-639-1 code.", param=param)

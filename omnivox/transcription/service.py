@@ -17,7 +17,7 @@ from omnivox.config import AudioSettings
 from omnivox.context import record_usage
 from omnivox.errors import InvalidRequest, UnsupportedParameter
 from omnivox.protocol.audio import TextDelta, TextDone, TranscriptionForm
-from omnivox.runtimes.languages import LANGUAGES
+from omnivox.runtimes.languages import check_language
 from omnivox.runtimes.speech import Recognition, Segment, Task, Transcript
 from omnivox.serving.catalog import ModelCatalog, ServedSpeechModel
 from omnivox.telemetry import Telemetry
@@ -120,13 +120,9 @@ def _check_options(form: TranscriptionForm, model: ServedSpeechModel, task: Task
             'model (e.g. source = "embedded:whisper-base").',
             param="model",
         )
-    if form.language is not None:
-        if form.language not in LANGUAGES:
-            raise InvalidRequest(
-                f"Unknown language {form.language!r}: use an ISO-639-1 code.", param="language"
-            )
-        if not multilingual and form.language != "en":
-            raise InvalidRequest(f"The speech model `{model.id}` only understands English.", param="language")
+    check_language(form.language, param="language")
+    if form.language not in (None, "en") and not multilingual:
+        raise InvalidRequest(f"The speech model `{model.id}` only understands English.", param="language")
     if form.timestamp_granularities and form.response_format != "verbose_json":
         raise InvalidRequest(
             "`timestamp_granularities[]` requires `response_format` verbose_json.",
