@@ -122,13 +122,19 @@ def test_concurrent_generations_share_steps_and_keep_their_answers() -> None:
 def test_prompts_are_evaluated_in_chunks_between_the_steps_of_running_generations() -> None:
     model = FakeBatchedModel(2, chunk_delay=0.01)
     scheduler = BatchScheduler(model, "fake", prefill_rows=8, gather=1.0)
+    # the running answer (its steps take no time) must outlast the newcomer's ~40 chunks whenever the
+    # newcomer arrives: ~1,400 tokens long, stopped once the newcomer is answered (with 110 tokens, a
+    # loaded machine let it end before the newcomer's prompt did)
+    stop = threading.Event()
     try:
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
-            running = pool.submit(_generate, scheduler, _job(model, "a long answer " * 8))
+            running = pool.submit(_generate, scheduler, _job(model, "a long answer " * 100), stop)
             while not any(kind == "step" for kind, _ in model.log):
                 threading.Event().wait(0.001)
             newcomer = pool.submit(_generate, scheduler, _job(model, "a long prompt " * 20))
-            running.result(), newcomer.result()
+            newcomer.result()
+            stop.set()
+            running.result()
     finally:
         scheduler.close()
     kinds = [kind for kind, _ in model.log]
