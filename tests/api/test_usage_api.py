@@ -26,8 +26,10 @@ ASK = {"model": "gpt-4o-audio-preview", "messages": [{"role": "user", "content":
 def _minute_before() -> int:
     """A start_time that holds the next request's usage however long it takes: usage is kept per minute
     and counts from the minute's start, so a start taken after the request (now - 60) misses it once the
-    request ends more than a second before the next minute and the query comes after it."""
-    return int(time.time()) // 60 * 60
+    request ends more than a second before the next minute and the query comes after it. The minute
+    before the current one: the current minute's start is `now` itself for its first second, and a query
+    without `end_time` (which is then now) must start earlier (a 400 otherwise)."""
+    return (int(time.time()) // 60 - 1) * 60
 
 
 def _get(url: str, surface: str, key: str | None, **params: Any) -> httpx.Response:
