@@ -29,11 +29,12 @@ GREEDY = SamplingParams(temperature=0)
 class FakeBatchedModel:
     """`sequences` fake models behind the batched contract; records what the scheduler asked, in order."""
 
-    def __init__(self, sequences: int, chunk_delay: float = 0.0) -> None:
+    def __init__(self, sequences: int, chunk_delay: float = 0.0, step_delay: float = 0.0) -> None:
         self._models = [FakeLanguageModel() for _ in range(sequences)]
         self._info = dataclasses.replace(self._models[0].info, sequences=sequences)
         self.log: list[tuple[str, object]] = []  # ("chunk", sequence) / ("step", rows) / ("copy", target)
         self._chunk_delay = chunk_delay
+        self._step_delay = step_delay
         self._evaluated: dict[int, list[int]] = {}  # the prompt each sequence holds evaluated, as llama.cpp's
 
     @property
@@ -80,6 +81,7 @@ class FakeBatchedModel:
 
     def step(self, rows: Sequence[tuple[int, int]]) -> list[Logits]:
         self.log.append(("step", len(rows)))
+        threading.Event().wait(self._step_delay)
         return [self._models[sequence].append(token) for sequence, token in rows]
 
     def close(self) -> None:
@@ -105,7 +107,9 @@ def test_the_fake_implements_the_batched_contract() -> None:
 
 
 def test_concurrent_generations_share_steps_and_keep_their_answers() -> None:
-    model = FakeBatchedModel(4)
+    # steps that take time, so that the shortest answer (~20 tokens) lasts longer than the four threads
+    # take to start on a loaded machine (with instant steps it was sometimes over before the last began)
+    model = FakeBatchedModel(4, step_delay=0.005)
     scheduler = BatchScheduler(model, "fake", prefill_rows=64, gather=1.0)
     texts = [f"question number {i}" * (i + 1) for i in range(4)]
     try:
