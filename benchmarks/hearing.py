@@ -3,6 +3,7 @@
     .venv/bin/python -m benchmarks.hearing [--split held|tune|all] [--speech tiny.en|base]
                                            [--cues auto|always|never] [--judge base|tiny.en] [--no-speech]
                                            [--voices alloy,ash,...] [--threads N] [--verbose]
+    .venv/bin/python -m benchmarks.hearing --decoding | --quick [--split ...] [--models base,tiny.en]
 
 The questions are tests/data/spoken_questions.tsv (54 short factual questions with accepted answers, in
 a tuning half and a held-out half), spoken at run time by flite slt/rms/awb/kal, Piper joe and espeak-ng,
@@ -48,8 +49,9 @@ from omnivox.backends.whisper import (
     FALLBACK_TEMPERATURES,
     MEL_FRAMES_PER_S,
     CutWindowWhisper,
+    WhisperRecognizer,
 )
-from omnivox.config import OPENAI_VOICES
+from omnivox.config import OPENAI_VOICES, QuickPassSettings
 from omnivox.serving.registry import resolve_speech_source
 from tests.support.questions import Question, is_correct, load_questions, speak, spoken_words, words
 from tests.support.wer import word_errors
@@ -278,6 +280,43 @@ def decoding_part(questions: list[Question], models: list[str], variants: list[s
             )
 
 
+def quick_part(questions: list[Question], model: str) -> None:
+    """What realtime turns get from the recogniser's quick pass (`[[speech_models]] quick_pass`): WER,
+    turns decoded twice and time per clip, with and without it, omnivox's recogniser in this process
+    (no word timestamps, English given, as a session that names its language)."""
+    clips = [decode(speak(q, CLIPS).read_bytes(), "wav", AudioLimits()) for q in questions]
+    folder = resolve_speech_source(
+        f"embedded:{'whisper-base' if model == 'base' else 'whisper-tiny.en'}", CACHE
+    )
+    recognizer = WhisperRecognizer(folder, quick=QuickPassSettings())
+    original = recognizer._model.transcribe
+    decodings: list[int] = []
+
+    def counting(*args: Any, **options: Any) -> Any:
+        decodings[-1] += 1
+        return original(*args, **options)
+
+    recognizer._model.transcribe = counting  # type: ignore[method-assign]
+    for quick in (False, True):
+        pairs, seconds, twice = [], [], 0
+        for q, clip in zip(questions, clips, strict=True):
+            decodings.append(0)
+            start = time.perf_counter()
+            text = (
+                recognizer.recognize(clip, language="en", word_timestamps=False, quick=quick).complete().text
+            )
+            seconds.append(time.perf_counter() - start)
+            pairs.append((q.text, text))
+            twice += decodings[-1] > 1
+        label = "quick pass (greedy, clip + 5 s), else as configured" if quick else "as configured"
+        print(
+            f"  {model:8s} {label:52s} WER {corpus_wer(pairs):5.1%}  decoded twice {twice}/{len(questions)}  "
+            f"median {statistics.median(seconds) * 1000:.0f} ms, p90 "
+            f"{statistics.quantiles(seconds, n=10)[-1] * 1000:.0f} ms per clip"
+        )
+    recognizer.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--split", default="held", choices=["held", "tune", "all"])
@@ -297,10 +336,18 @@ def main() -> None:
     )
     parser.add_argument("--models", default="tiny.en,base", help="--decoding: the models compared")
     parser.add_argument("--variants", help="--decoding: the variants tried, |-separated (default: all)")
+    parser.add_argument(
+        "--quick", action="store_true", help="only the realtime quick pass against the configured decoding"
+    )
     args = parser.parse_args()
     bench_server.STARTUP_SECONDS = 900.0  # loading and the self-check take minutes on a busy machine
     questions = load_questions(None if args.split == "all" else args.split)
     print(f"load: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
+    if args.quick:
+        print(f"split {args.split}; realtime turns, omnivox's recogniser in this process")
+        for model in args.models.split(","):
+            quick_part(questions, model)
+        return
     if args.decoding:
         print(f"split {args.split}; decoding variants, faster-whisper in this process, fallback temperatures")
         variants = args.variants.split("|") if args.variants else None

@@ -272,6 +272,23 @@ ModelSettings = Annotated[
 ]
 
 
+class QuickPassSettings(BaseModel):
+    """A faster first decoding for the turns of realtime sessions (callers that prefer speed): kept when
+    Whisper is confident of it, else the turn is decoded again as configured (docs/realtime.md, "Latency")."""
+
+    enabled: bool = Field(True, description="False: realtime turns are decoded as configured at once.")
+    beam_size: int = Field(1, ge=1, le=16, description="Beam width of the quick pass.")
+    encoder_padding_s: float = Field(
+        5.0, ge=0, le=30, description="Seconds of padding its encoder sees after the clip."
+    )
+    min_avg_logprob: float = Field(
+        -0.4,
+        le=0,
+        description="The quick words are kept when every segment's average token log-probability is at "
+        "least this; else the clip is decoded again with the model's own settings.",
+    )
+
+
 class SpeechModelSettings(BaseModel):
     """One speech recogniser served under `id` (and `aliases`)."""
 
@@ -296,6 +313,11 @@ class SpeechModelSettings(BaseModel):
         "it runs on the clip plus this much, not on the whole window (a 2 s question: about 5x less encoder "
         "work). At 5 s or less tiny.en falls into repetitions (base holds to 3 s). None or 30: the whole "
         "window.",
+    )
+    quick_pass: QuickPassSettings = Field(
+        default_factory=QuickPassSettings,
+        description="Realtime turns are first decoded this faster way and decoded again as above only when "
+        "Whisper is unsure of the quick words.",
     )
 
 

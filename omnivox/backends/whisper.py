@@ -7,11 +7,18 @@ on two cores. CTranslate2 runs the encoder on any number of frames, so omnivox c
 plus `padding_s` seconds of the (zero) padding, and the decoder attends over ~12 s instead of 30 s. With
 5 s of padding or less tiny.en falls into repetition loops (base holds down to 3 s); with 10 s base hears
 as well as on the whole window and tiny.en a little worse (docs/benchmarks.md, "The encoder window").
+
+A caller that prefers speed (a realtime turn: `quick=True`) gets a quick pass first (greedy, 5 s of
+padding: about half the time): its words are kept when every segment's average log-probability is at
+least `min_avg_logprob` (Whisper's own confidence, free to read), else the clip is decoded again as
+configured. Chosen on the tune half of the spoken questions and checked on the held-out half
+(docs/benchmarks.md, "A quick pass first").
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +28,7 @@ from faster_whisper import WhisperModel
 
 from omnivox.audio.pcm import Audio
 from omnivox.backends.cpu import default_threads
+from omnivox.config import QuickPassSettings
 from omnivox.errors import ModelLoadError
 from omnivox.runtimes.speech import Recognition, Segment, SpeechModelInfo, Task, Word
 
@@ -31,6 +39,9 @@ ENCODER_PADDING_S = 10.0
 MEL_FRAMES_PER_S = 100
 #: Decoding temperatures tried in turn when a segment looks like a failure (faster-whisper's default).
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+#: Clips up to this long may be heard by the quick pass (one window: its words are all decoded before
+#: they are judged).
+QUICK_MAX_S = 30.0
 
 
 def transcribe_options(
@@ -117,6 +128,7 @@ class WhisperRecognizer:
         beam_size: int = 5,
         vad: bool = True,
         encoder_padding_s: float | None = ENCODER_PADDING_S,
+        quick: QuickPassSettings | None = None,
     ) -> None:
         if not (folder / "model.bin").is_file():
             raise ModelLoadError(f"not a faster-whisper model folder (no model.bin): {folder}")
@@ -132,6 +144,8 @@ class WhisperRecognizer:
             raise ModelLoadError(f"faster-whisper could not load {folder}: {exc}") from exc
         self._beam_size = beam_size
         self._vad = vad
+        self._padding_frames = self._model.padding_frames
+        self._quick = quick
         self._info = SpeechModelInfo(
             sample_rate=SAMPLE_RATE,
             multilingual=self._model.model.is_multilingual,
@@ -152,12 +166,27 @@ class WhisperRecognizer:
         prompt: str | None = None,
         temperature: float | None = None,
         word_timestamps: bool = True,
+        quick: bool = False,
     ) -> Recognition:
+        samples = audio.resampled(SAMPLE_RATE).samples
+        options: dict[str, Any] = {
+            "task": task,
+            "language": language if self._info.multilingual else "en",
+            "initial_prompt": prompt or None,
+        }
+        if quick and self._quick is not None and audio.duration <= QUICK_MAX_S:
+            heard = self._quick_pass(samples, self._quick, options, temperature, word_timestamps)
+            if heard is not None:
+                return Recognition(
+                    language=heard[1].language,
+                    language_probability=heard[1].language_probability,
+                    duration=audio.duration,
+                    speech_duration=heard[1].duration_after_vad,
+                    segments=iter(heard[0]),
+                )
         pieces, info = self._model.transcribe(
-            audio.resampled(SAMPLE_RATE).samples,
-            task=task,
-            language=language if self._info.multilingual else "en",
-            initial_prompt=prompt or None,
+            samples,
+            **options,
             **transcribe_options(
                 beam_size=self._beam_size,
                 vad=self._vad,
@@ -165,29 +194,59 @@ class WhisperRecognizer:
                 word_timestamps=word_timestamps,
             ),
         )
-        segments = (
-            Segment(
-                id=i,
-                seek=s.seek,
-                start=s.start,
-                end=s.end,
-                text=s.text,
-                tokens=tuple(s.tokens),
-                words=tuple(Word(w.start, w.end, w.word, w.probability) for w in s.words or ()),
-                avg_logprob=s.avg_logprob,
-                no_speech_prob=s.no_speech_prob,
-                compression_ratio=s.compression_ratio,
-                temperature=s.temperature if s.temperature is not None else 0.0,
-            )
-            for i, s in enumerate(pieces)
-        )
         return Recognition(
             language=info.language,
             language_probability=info.language_probability,
             duration=audio.duration,
             speech_duration=info.duration_after_vad,
-            segments=segments,
+            segments=_segments(pieces),
         )
+
+    def _quick_pass(
+        self,
+        samples: np.ndarray,
+        quick: QuickPassSettings,
+        options: dict[str, Any],
+        temperature: float | None,
+        word_timestamps: bool,
+    ) -> tuple[list[Segment], Any] | None:
+        """The clip decoded the quick way, or None when Whisper is unsure of a segment of it."""
+        self._model.padding_frames = round(quick.encoder_padding_s * MEL_FRAMES_PER_S)
+        try:
+            pieces, info = self._model.transcribe(
+                samples,
+                **options,
+                **transcribe_options(
+                    beam_size=quick.beam_size,
+                    vad=self._vad,
+                    temperature=temperature,
+                    word_timestamps=word_timestamps,
+                ),
+            )
+            segments = list(_segments(pieces))
+        finally:
+            self._model.padding_frames = self._padding_frames
+        if any(s.avg_logprob < quick.min_avg_logprob for s in segments):
+            return None
+        return segments, info
 
     def close(self) -> None:
         del self._model
+
+
+def _segments(pieces: Iterator[Any]) -> Iterator[Segment]:
+    """faster-whisper's segments as omnivox's, decoded as they are iterated."""
+    for i, s in enumerate(pieces):
+        yield Segment(
+            id=i,
+            seek=s.seek,
+            start=s.start,
+            end=s.end,
+            text=s.text,
+            tokens=tuple(s.tokens),
+            words=tuple(Word(w.start, w.end, w.word, w.probability) for w in s.words or ()),
+            avg_logprob=s.avg_logprob,
+            no_speech_prob=s.no_speech_prob,
+            compression_ratio=s.compression_ratio,
+            temperature=s.temperature if s.temperature is not None else 0.0,
+        )

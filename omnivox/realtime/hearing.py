@@ -54,7 +54,7 @@ class Recognition:
     ) -> Heard:
         """(the words, seconds of audio); ServerOverloaded when the recogniser's queue is full. A turn
         needs its words only: no word timestamps (Whisper's alignment pass), and no identification of the
-        language when the session names it."""
+        language when the session names it; and it needs them soon: the recogniser's quick pass."""
         recognizer = self.recognizer(model)
         if recognizer is None:
             raise ModelFailure("This server has no speech model configured.")
@@ -62,7 +62,7 @@ class Recognition:
         ticket = recognizer.worker.admit()
         transcript = await recognizer.worker.run(
             lambda: recognizer.runtime.recognize(
-                audio, language=language, prompt=prompt, word_timestamps=False
+                audio, language=language, prompt=prompt, word_timestamps=False, quick=True
             ).complete(),
             ticket,
         )

@@ -105,9 +105,11 @@ class SpeechRecognizer(Protocol):
         prompt: str | None = None,
         temperature: float | None = None,
         word_timestamps: bool = True,
+        quick: bool = False,
     ) -> Recognition:
         """Start recognising `audio` (any sample rate). Blocking, and so is iterating the segments: both
-        run on the model's worker thread."""
+        run on the model's worker thread. `quick`: the caller prefers the words soon (a realtime turn); a
+        recogniser may then hear a short clip a faster way when it is confident of the result."""
         ...
 
     def close(self) -> None: ...

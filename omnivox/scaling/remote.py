@@ -172,6 +172,7 @@ class RemoteRecognizer:
         prompt: str | None = None,
         temperature: float | None = None,
         word_timestamps: bool = True,
+        quick: bool = False,
     ) -> Recognition:
         options = {
             "task": task,
@@ -179,6 +180,7 @@ class RemoteRecognizer:
             "prompt": prompt,
             "temperature": temperature,
             "word_timestamps": word_timestamps,
+            "quick": quick,
         }
         try:
             transcript = self._handle.recognize.remote(audio, options).result()

@@ -216,6 +216,7 @@ def _load_whisper(settings: SpeechModelSettings, cache: Path) -> SpeechRecognize
         beam_size=settings.beam_size,
         vad=settings.vad,
         encoder_padding_s=settings.encoder_padding_s,
+        quick=settings.quick_pass if settings.quick_pass.enabled else None,
     )
 
 

@@ -256,5 +256,7 @@ def test_a_turn_is_heard_by_the_sessions_recogniser_in_its_language_with_its_pro
         first = turn({"model": "whisper-1", "language": "fr", "prompt": "Paris, Lyon."})
         later = turn({"model": f"{SPEECH_ID}-1"})
     assert first == later == "Hello wörld"
-    assert default.options == [{"language": "fr", "prompt": "Paris, Lyon.", "word_timestamps": False}]
-    assert second.options == [{"language": None, "prompt": None, "word_timestamps": False}]
+    assert default.options == [
+        {"language": "fr", "prompt": "Paris, Lyon.", "word_timestamps": False, "quick": True}
+    ]
+    assert second.options == [{"language": None, "prompt": None, "word_timestamps": False, "quick": True}]

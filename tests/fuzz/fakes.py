@@ -32,6 +32,7 @@ class FakeRecognizer:
         prompt: str | None = None,
         temperature: float | None = None,
         word_timestamps: bool = True,
+        quick: bool = False,
     ) -> Recognition:
         seconds = int(audio.duration)
         words = [

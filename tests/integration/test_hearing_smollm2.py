@@ -60,6 +60,7 @@ class _Hears:
         prompt: str | None = None,
         temperature: float | None = None,
         word_timestamps: bool = True,
+        quick: bool = False,
     ) -> Recognition:
         words = tuple(Word(i * 0.3, i * 0.3 + 0.25, " " + w, 0.9) for i, w in enumerate(self.text.split()))
         segment = Segment(0, 0, 0.0, audio.duration, " " + self.text, (), words, -0.2, 0.01, 1.0, 0.0)

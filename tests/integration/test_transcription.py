@@ -15,6 +15,7 @@ import pytest
 
 from omnivox.audio.decode import AudioLimits, decode
 from omnivox.backends.whisper import WhisperRecognizer
+from omnivox.config import QuickPassSettings
 from omnivox.runtimes.speech import SpeechRecognizer
 from omnivox.serving.registry import resolve_speech_source
 from tests.conftest import serve_fake
@@ -257,3 +258,61 @@ def test_encoder_runs_on_the_clip_not_the_whole_window(
     assert len(frames) == len(librivox)
     assert [t.language for t in found] == ["en"] * len(librivox)
     assert [words(t.text) for t in found] == [words(t) for t in texts[10.0]]
+
+
+def test_a_quick_recognition_keeps_the_fast_words_only_when_whisper_is_sure_of_them(
+    monkeypatch: pytest.MonkeyPatch, base_folder: Path, librivox: list[tuple[Path, str]]
+) -> None:
+    """A realtime turn (`quick=True`) is decoded greedily on the clip plus 5 s first; those words are kept
+    when every segment's average log-probability reaches `min_avg_logprob`, else the clip is decoded
+    again as configured (beam 5, clip plus 10 s), and the result is then exactly the configured one."""
+    from faster_whisper import WhisperModel
+
+    passes: list[tuple[int, int]] = []  # (beam size, encoder frames) of each decoding
+    original_transcribe, original_encode = WhisperModel.transcribe, WhisperModel.encode
+
+    def noting(self: WhisperModel, audio: Any, **options: Any) -> Any:
+        passes.append((options["beam_size"], 0))
+        return original_transcribe(self, audio, **options)
+
+    def encoding(self: WhisperModel, features: Any) -> Any:
+        passes[-1] = (passes[-1][0], features.shape[-1])
+        return original_encode(self, features)
+
+    monkeypatch.setattr(WhisperModel, "transcribe", noting)
+    monkeypatch.setattr(WhisperModel, "encode", encoding)
+    clips = [decode(path.read_bytes(), "wav", AudioLimits()) for path, _ in librivox]
+
+    def hear(recognizer: WhisperRecognizer, quick: bool) -> list[tuple[str, list[tuple[int, int]]]]:
+        heard = []
+        for clip in clips:
+            passes.clear()
+            text = recognizer.recognize(clip, language="en", word_timestamps=False, quick=quick).complete()
+            heard.append((text.text, list(passes)))
+        return heard
+
+    configured = WhisperRecognizer(base_folder, quick=QuickPassSettings())
+    slow = hear(configured, quick=False)
+    fast = hear(configured, quick=True)
+    doubtful = WhisperRecognizer(base_folder, quick=QuickPassSettings(min_avg_logprob=0.0))  # never sure
+    twice = hear(doubtful, quick=True)
+    configured.close()
+    doubtful.close()
+    for clip, (_, [(beam, frames)]) in zip(clips, slow, strict=True):
+        assert beam == 5 and clip.duration * 100 + 500 < frames <= clip.duration * 100 + 1002
+    # clear real speech: Whisper is sure of most greedy decodings on the shorter window (the others are
+    # decoded again as configured), and the words kept are the configured decoding's, or nearly
+    kept = 0
+    for clip, (text, decodings), (configured_text, configured_passes) in zip(clips, fast, slow, strict=True):
+        beam, frames = decodings[0]
+        assert beam == 1 and frames <= clip.duration * 100 + 502
+        if len(decodings) == 1:
+            kept += 1
+        else:
+            assert decodings[1:] == configured_passes and text == configured_text
+    assert kept >= 3
+    assert wer([s for s, _ in slow], [f for f, _ in fast]) < 0.05
+    # never sure: every clip decoded again as configured (the padding restored after the quick pass)
+    for (text, [quick, again]), (configured_text, [configured_pass]) in zip(twice, slow, strict=True):
+        assert quick[0] == 1 and quick[1] < again[1]
+        assert again == configured_pass and text == configured_text
