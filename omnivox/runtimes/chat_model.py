@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from omnivox.audio.pcm import Audio
 from omnivox.runtimes.events import Event, UsageReport
@@ -150,6 +150,22 @@ class EventStream(Protocol):
         ...
 
     def cancel(self) -> None: ...
+
+
+@runtime_checkable
+class Holdable(Protocol):
+    """An event stream whose generation can pause between two events: a model on this machine's cores
+    (omnivox.runtimes.worker.JobStream). A realtime answer holds it while the voice speaks its first
+    piece, so that the two do not share the cores at the moment the listener waits for the first audio
+    (docs/realtime.md, "Latency"). A model elsewhere (upstream, Ray) is not held."""
+
+    def hold(self) -> None:
+        """Pause after the event being made (at most `worker.HOLD_LIMIT_S`); thread-safe."""
+        ...
+
+    def resume(self) -> None:
+        """Go on (also when not held); thread-safe."""
+        ...
 
 
 #: What stands for each audio part not heard yet in the conversation given to `ChatModel.prefill`.

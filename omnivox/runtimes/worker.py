@@ -26,6 +26,8 @@ T = TypeVar("T")
 
 #: A job: produces items on the worker thread; must stop soon after the event is set (client gone).
 Job = Callable[[threading.Event], Iterator[T]]
+#: The longest a job waits while held (`JobStream.hold`) before it goes on by itself.
+HOLD_LIMIT_S = 1.0
 
 
 class Ticket:
@@ -54,6 +56,8 @@ class JobStream(Generic[T]):
 
     def __init__(self) -> None:
         self.cancelled = threading.Event()
+        self._going = threading.Event()  # cleared while held
+        self._going.set()
         self._queue: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
         self._loop = asyncio.get_running_loop()
         self._watch: Callable[[T], None] | None = None
@@ -75,6 +79,8 @@ class JobStream(Generic[T]):
             if not self.cancelled.is_set():
                 for item in job(self.cancelled):
                     self._put("item", item)
+                    if not self._going.is_set() and not self._going.wait(HOLD_LIMIT_S):
+                        self._going.set()  # the hold ran out: it ends
                     if self.cancelled.is_set():
                         break
         except Exception as exc:  # handed to the consumer, which maps it to an error response
@@ -104,6 +110,15 @@ class JobStream(Generic[T]):
 
     def cancel(self) -> None:
         self.cancelled.set()
+        self._going.set()
+
+    def hold(self) -> None:
+        """Pause the job after the item it is making, until `resume` (at most `HOLD_LIMIT_S`), so that
+        other work has the cores (runtimes.chat_model.Holdable); thread-safe."""
+        self._going.clear()
+
+    def resume(self) -> None:
+        self._going.set()
 
 
 class ModelWorker:

@@ -255,5 +255,5 @@ def test_a_realtime_answer_is_spelled_for_the_voice() -> None:
             yield Audio(np.zeros(160, dtype=np.float32), 16_000)
 
     voice = ServedVoice("rec", cast(Any, _Recording()), cast(Any, None))
-    list(_speak_piece(voice, "Salt & pepper cost $12.50.", 1.0, threading.Event()))
+    list(_speak_piece(voice, "Salt & pepper cost $12.50.", 1.0, None, threading.Event()))
     assert said == ["Salt and pepper cost 12 dollars 50 cents."]
