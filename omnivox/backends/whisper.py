@@ -173,56 +173,27 @@ class WhisperRecognizer:
             "task": task,
             "language": language if self._info.multilingual else "en",
             "initial_prompt": prompt or None,
-        }
-        if quick and self._quick is not None and audio.duration <= QUICK_MAX_S:
-            heard = self._quick_pass(samples, self._quick, options, temperature, word_timestamps)
-            if heard is not None:
-                return Recognition(
-                    language=heard[1].language,
-                    language_probability=heard[1].language_probability,
-                    duration=audio.duration,
-                    speech_duration=heard[1].duration_after_vad,
-                    segments=iter(heard[0]),
-                )
-        pieces, info = self._model.transcribe(
-            samples,
-            **options,
             **transcribe_options(
                 beam_size=self._beam_size,
                 vad=self._vad,
                 temperature=temperature,
                 word_timestamps=word_timestamps,
             ),
-        )
-        return Recognition(
-            language=info.language,
-            language_probability=info.language_probability,
-            duration=audio.duration,
-            speech_duration=info.duration_after_vad,
-            segments=_segments(pieces),
-        )
+        }
+        if quick and self._quick is not None and audio.duration <= QUICK_MAX_S:
+            heard = self._quick_pass(samples, self._quick, options)
+            if heard is not None:
+                return _recognition(heard[1], audio.duration, iter(heard[0]))
+        pieces, info = self._model.transcribe(samples, **options)
+        return _recognition(info, audio.duration, _segments(pieces))
 
     def _quick_pass(
-        self,
-        samples: np.ndarray,
-        quick: QuickPassSettings,
-        options: dict[str, Any],
-        temperature: float | None,
-        word_timestamps: bool,
+        self, samples: np.ndarray, quick: QuickPassSettings, options: dict[str, Any]
     ) -> tuple[list[Segment], Any] | None:
         """The clip decoded the quick way, or None when Whisper is unsure of a segment of it."""
         self._model.padding_frames = round(quick.encoder_padding_s * MEL_FRAMES_PER_S)
         try:
-            pieces, info = self._model.transcribe(
-                samples,
-                **options,
-                **transcribe_options(
-                    beam_size=quick.beam_size,
-                    vad=self._vad,
-                    temperature=temperature,
-                    word_timestamps=word_timestamps,
-                ),
-            )
+            pieces, info = self._model.transcribe(samples, **{**options, "beam_size": quick.beam_size})
             segments = list(_segments(pieces))
         finally:
             self._model.padding_frames = self._padding_frames
@@ -232,6 +203,17 @@ class WhisperRecognizer:
 
     def close(self) -> None:
         del self._model
+
+
+def _recognition(info: Any, duration: float, segments: Iterator[Segment]) -> Recognition:
+    """A Recognition from faster-whisper's `TranscriptionInfo` and omnivox's segments."""
+    return Recognition(
+        language=info.language,
+        language_probability=info.language_probability,
+        duration=duration,
+        speech_duration=info.duration_after_vad,
+        segments=segments,
+    )
 
 
 def _segments(pieces: Iterator[Any]) -> Iterator[Segment]:
