@@ -23,7 +23,14 @@ from omnivox.config import AudioSettings, RequestLimits
 from omnivox.context import charge_tokens, mark, record_usage, usage_recorder
 from omnivox.errors import ContextLengthExceeded, ModelFailure
 from omnivox.protocol.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
-from omnivox.runtimes.chat_model import UNHEARD, Conversation, EventStream, GenerationSpec, Prompt
+from omnivox.runtimes.chat_model import (
+    UNHEARD,
+    Conversation,
+    EventStream,
+    GenerationSpec,
+    Holdable,
+    Prompt,
+)
 from omnivox.runtimes.events import (
     AudioDelta,
     Event,
@@ -79,6 +86,14 @@ class _Observed:
 
     def cancel(self) -> None:
         self._events.cancel()
+
+    def hold(self) -> None:
+        if isinstance(self._events, Holdable):
+            self._events.hold()
+
+    def resume(self) -> None:
+        if isinstance(self._events, Holdable):
+            self._events.resume()
 
 
 class ChatService:

@@ -25,6 +25,7 @@ from omnivox.chat.messages import AudioRef
 from omnivox.chat.plan import SpeechPlan
 from omnivox.context import mark
 from omnivox.errors import InvalidRequest
+from omnivox.runtimes.chat_model import Holdable
 from omnivox.runtimes.events import AudioDelta
 from omnivox.runtimes.synthesis import SpeechSynthesizer
 from omnivox.runtimes.worker import Ticket
@@ -73,9 +74,16 @@ def _joined(chunks: list[Audio]) -> Audio:
     return Audio(np.concatenate([c.resampled(rate).samples for c in chunks]), rate)
 
 
-def _speak_piece(voice: SpeechSynthesizer, piece: str, cancelled: threading.Event) -> Iterator[Audio]:
-    """One piece, spoken on the voice's worker; stops between chunks when the client has gone."""
+def _speak_piece(
+    voice: SpeechSynthesizer, piece: str, hold: Holdable | None, cancelled: threading.Event
+) -> Iterator[Audio]:
+    """One piece, spoken on the voice's worker; stops between chunks when the client has gone. `hold`:
+    the model writing the answer, held from the moment the voice starts until its first audio."""
+    if hold is not None:
+        hold.hold()
     for audio in speak(voice, [piece], 1.0):
+        if hold is not None:
+            hold.resume()
         if cancelled.is_set():
             return
         yield audio
@@ -191,11 +199,17 @@ class Speaker:
         await anyio.to_thread.run_sync(self._store.put, stored)
 
     async def stream(
-        self, voice: ServedVoice, texts: AsyncIterator[str], reserved: Ticket
+        self,
+        voice: ServedVoice,
+        texts: AsyncIterator[str],
+        reserved: Ticket,
+        *,
+        hold: Holdable | None = None,
     ) -> AsyncIterator[SpokenStart | SpokenText | SpokenAudio | SpokenAnswer]:
         """Speak `texts` as they arrive (the text side runs ahead in a task of its own): the audio id
         first, then each piece's transcript and pcm16 audio, and last the whole answer, stored. The
-        Speaker owns the answer; `reserved` (its place in the voice's queue) is released at the end."""
+        Speaker owns the answer; `reserved` (its place in the voice's queue) is released at the end.
+        `hold`: the model writing `texts`, paused while the voice speaks the first piece."""
         pieces: asyncio.Queue[str | None] = asyncio.Queue()
         cutting = asyncio.create_task(self._cut(texts, pieces, Segmenter(first_words=self._first_words)))
         answer_id, expires_at = self.new_id(), self.expires_at()
@@ -208,7 +222,8 @@ class Speaker:
                 text = piece if not transcript else " " + piece
                 transcript.append(text)
                 yield SpokenText(text)
-                job = functools.partial(_speak_piece, voice.runtime, piece)
+                first = hold if not pcm else None
+                job = functools.partial(_speak_piece, voice.runtime, piece, first)
                 async for audio in voice.worker.submit(job, Ticket.covered()):
                     mark("first_synthesis")
                     pcm.append(pcm16(audio))
@@ -222,6 +237,8 @@ class Speaker:
             await self.keep(answer, "pcm16")
             yield answer
         finally:
+            if hold is not None:
+                hold.resume()
             cutting.cancel()
             reserved.release()
 

@@ -13,7 +13,7 @@ from omnivox.chat.plan import ChatPlan
 from omnivox.chat.respond import ResponseBuilder
 from omnivox.chat.speaking import Speaker, SpokenAnswer, SpokenAudio, SpokenStart, SpokenText
 from omnivox.protocol.chat import ChatCompletionChunk, FinishReason
-from omnivox.runtimes.chat_model import EventStream
+from omnivox.runtimes.chat_model import EventStream, Holdable
 from omnivox.runtimes.events import (
     AudioDelta,
     Event,
@@ -153,6 +153,8 @@ async def spoken_chunks(
     (if asked), with the audio tokens of all the choices. `reserved`: the place in our voice's queue,
     held until the end."""
     voice = plan.speech.voice if plan.speech is not None else None  # None: a model that speaks
+    # one choice: the model pauses while the voice speaks its first piece (what the listener waits for)
+    hold = events if plan.n == 1 and isinstance(events, Holdable) else None
     queues: list[asyncio.Queue[Event | BaseException | None]] = [asyncio.Queue() for _ in range(plan.n)]
     usage: list[UsageReport] = []
     answers: list[SpokenAnswer] = []
@@ -179,7 +181,7 @@ async def spoken_chunks(
         chunks = (
             text_chunks(plan, mine, builder)
             if calls
-            else _spoken_choice(index, voice, mine, builder, speaker, answers, charge)
+            else _spoken_choice(index, voice, mine, builder, speaker, answers, charge, hold)
         )
         async for chunk in chunks:
             yield chunk
@@ -244,6 +246,7 @@ async def _spoken_choice(
     speaker: Speaker,
     answers: list[SpokenAnswer],
     charge: Callable[[float], None] | None,
+    hold: Holdable | None,
 ) -> AsyncIterator[ChatCompletionChunk]:
     """One choice: its audio id first; then for each piece its transcript and its pcm16 audio as it is
     synthesised (or, for a model that speaks, as the model produces it); then `expires_at` and the finish
@@ -251,7 +254,7 @@ async def _spoken_choice(
     the choice ends, also when it is cut short."""
     outcome = _Outcome()
     items = (
-        speaker.stream(voice, _texts(events, outcome), Ticket.covered())
+        speaker.stream(voice, _texts(events, outcome), Ticket.covered(), hold=hold)
         if voice is not None
         else speaker.relay(_audios(events, outcome))
     )
