@@ -181,15 +181,15 @@ class WhisperRecognizer:
             ),
         }
         if quick and self._quick is not None and audio.duration <= QUICK_MAX_S:
-            heard = self._quick_pass(samples, self._quick, options)
+            heard = self._quick_pass(samples, audio.duration, self._quick, options)
             if heard is not None:
-                return _recognition(heard[1], audio.duration, iter(heard[0]))
+                return heard
         pieces, info = self._model.transcribe(samples, **options)
         return _recognition(info, audio.duration, _segments(pieces))
 
     def _quick_pass(
-        self, samples: np.ndarray, quick: QuickPassSettings, options: dict[str, Any]
-    ) -> tuple[list[Segment], Any] | None:
+        self, samples: np.ndarray, duration: float, quick: QuickPassSettings, options: dict[str, Any]
+    ) -> Recognition | None:
         """The clip decoded the quick way, or None when Whisper is unsure of a segment of it."""
         self._model.padding_frames = round(quick.encoder_padding_s * MEL_FRAMES_PER_S)
         try:
@@ -199,7 +199,7 @@ class WhisperRecognizer:
             self._model.padding_frames = self._padding_frames
         if any(s.avg_logprob < quick.min_avg_logprob for s in segments):
             return None
-        return segments, info
+        return _recognition(info, duration, iter(segments))
 
     def close(self) -> None:
         del self._model

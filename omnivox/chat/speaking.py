@@ -25,7 +25,7 @@ from omnivox.chat.messages import AudioRef
 from omnivox.chat.plan import SpeechPlan
 from omnivox.context import mark
 from omnivox.errors import InvalidRequest
-from omnivox.runtimes.chat_model import Holdable
+from omnivox.runtimes.chat_model import Holdable, held_until_first
 from omnivox.runtimes.events import AudioDelta
 from omnivox.runtimes.synthesis import SpeechSynthesizer
 from omnivox.runtimes.worker import Ticket
@@ -79,11 +79,7 @@ def _speak_piece(
 ) -> Iterator[Audio]:
     """One piece, spoken on the voice's worker; stops between chunks when the client has gone. `hold`:
     the model writing the answer, held from the moment the voice starts until its first audio."""
-    if hold is not None:
-        hold.hold()
-    for audio in speak(voice, [piece], 1.0):
-        if hold is not None:
-            hold.resume()
+    for audio in held_until_first(hold, lambda: speak(voice, [piece], 1.0)):
         if cancelled.is_set():
             return
         yield audio

@@ -17,7 +17,7 @@ import functools
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from omnivox.audio.encode import pcm16
 from omnivox.audio.g711 import encode_g711
@@ -27,7 +27,13 @@ from omnivox.protocol.realtime import AudioFormat, Truncation
 from omnivox.realtime.conversation import Entry
 from omnivox.realtime.window import fit
 from omnivox.realtime.wire import Event, event, new_id, response_object, usage
-from omnivox.runtimes.chat_model import ChatModel, EventStream, GenerationSpec, Holdable
+from omnivox.runtimes.chat_model import (
+    ChatModel,
+    EventStream,
+    GenerationSpec,
+    Holdable,
+    held_until_first,
+)
 from omnivox.runtimes.events import TextDelta, ToolCallArguments, ToolCallStart, UsageReport
 from omnivox.runtimes.worker import Ticket
 from omnivox.serving.catalog import ServedVoice
@@ -93,11 +99,7 @@ def _speak_piece(
     """The piece spoken, rewritten first where a voice would misread it (`for_speech`, as chat and
     /v1/audio/speech do); the transcript keeps the text as written. `hold`: the model writing the
     answer, held from the moment the voice starts until it has the piece's first audio."""
-    if hold is not None:
-        hold.hold()
-    for audio in voice.runtime.synthesize(for_speech(text), speed=speed):
-        if hold is not None:
-            hold.resume()
+    for audio in held_until_first(hold, lambda: voice.runtime.synthesize(for_speech(text), speed=speed)):
         if cancelled.is_set():
             return
         yield audio
@@ -292,8 +294,8 @@ class Responder:
                     event("response.output_audio_transcript.delta", delta=words, **self._ids(message))
                 )
                 # the first piece is what the listener waits for: the model pauses while it is spoken
-                first = self._first_audio is None and isinstance(self._stream, Holdable)
-                hold = cast(Holdable, self._stream) if first else None
+                stream = self._stream
+                hold = stream if self._first_audio is None and isinstance(stream, Holdable) else None
                 job = functools.partial(_speak_piece, voice, piece, self.plan.speed, hold)
                 try:
                     async for audio in voice.worker.submit(job, Ticket.covered()):

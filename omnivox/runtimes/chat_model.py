@@ -18,7 +18,7 @@ this contract nothing knows about tokens, templates or grammars:
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -166,6 +166,22 @@ class Holdable(Protocol):
     def resume(self) -> None:
         """Go on (also when not held); thread-safe."""
         ...
+
+
+def held_until_first(hold: Holdable | None, speak: Callable[[], Iterable[Audio]]) -> Iterator[Audio]:
+    """The audio `speak()` gives, `hold` held from the moment it is first asked for (before `speak`
+    runs) until its first chunk is there: what a voice speaking an answer's first piece does to the
+    model writing the answer (None: nothing held)."""
+    if hold is not None:
+        hold.hold()
+    try:
+        for audio in speak():
+            if hold is not None:
+                hold.resume()
+            yield audio
+    finally:
+        if hold is not None:
+            hold.resume()
 
 
 #: What stands for each audio part not heard yet in the conversation given to `ChatModel.prefill`.
