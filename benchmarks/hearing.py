@@ -153,11 +153,15 @@ def questions_part(client: httpx.Client, questions: list[Question], verbose: boo
 def judge_model(name: str) -> CutWindowWhisper:
     """faster-whisper on `name` (base or tiny.en), on the whole 30 s window unless `padding_frames` is
     set (the judge of `/v1/audio/speech`: run unlike the server's recogniser)."""
-    source = f"embedded:{'whisper-base' if name == 'base' else 'whisper-tiny.en'}"
-    folder = resolve_speech_source(source, CACHE)
     return CutWindowWhisper(
-        str(folder), padding_s=None, device="cpu", compute_type="int8", cpu_threads=default_threads()
+        str(_folder(name)), padding_s=None, device="cpu", compute_type="int8", cpu_threads=default_threads()
     )
+
+
+def _folder(name: str) -> Path:
+    """The model folder of Whisper `name` (base or tiny.en), as the server resolves it."""
+    source = f"embedded:{'whisper-base' if name == 'base' else 'whisper-tiny.en'}"
+    return resolve_speech_source(source, CACHE)
 
 
 def speech_part(
@@ -285,10 +289,7 @@ def quick_part(questions: list[Question], model: str) -> None:
     turns decoded twice and time per clip, with and without it, omnivox's recogniser in this process
     (no word timestamps, English given, as a session that names its language)."""
     clips = [decode(speak(q, CLIPS).read_bytes(), "wav", AudioLimits()) for q in questions]
-    folder = resolve_speech_source(
-        f"embedded:{'whisper-base' if model == 'base' else 'whisper-tiny.en'}", CACHE
-    )
-    recognizer = WhisperRecognizer(folder, quick=QuickPassSettings())
+    recognizer = WhisperRecognizer(_folder(model), quick=QuickPassSettings())
     original = recognizer._model.transcribe
     decodings: list[int] = []
 
